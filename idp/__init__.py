@@ -1,0 +1,56 @@
+"""idp: an OpenID Connect provider on Flask and Authlib."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from .config import PROJECT_ROOT, Config, load_config
+
+MIGRATIONS_DIR = str(PROJECT_ROOT / "migrations")
+
+
+def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from the environment, optionally overridden by `config`."""
+    from . import models  # noqa: F401  (registers the tables)
+    from .extensions import csrf, db, migrate
+    from .oauth.keys import KeyRing
+    from .oauth.server import init_oauth
+    from .store import create_store
+    from .views import auth, consent, discovery, errors, oauth, security
+
+    settings = config if isinstance(config, Config) else load_config(config)
+    app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"))
+    app.config.update(
+        IDP=settings,
+        SECRET_KEY=settings.secret_key,
+        TESTING=settings.testing,
+        SQLALCHEMY_DATABASE_URI=settings.sqlalchemy_url,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SESSION_COOKIE_NAME="__Host-idp_state" if settings.https else "idp_state",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.https,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the signed state cookie
+        MAX_CONTENT_LENGTH=64 * 1024,
+    )
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+    csrf.init_app(app)
+    app.extensions["idp.store"] = create_store(settings.redis_url, settings.redis_prefix)
+    app.extensions["idp.keys"] = KeyRing(settings.keys_dir)
+    app.extensions["idp.json_cache"] = {}
+    if settings.production and not app.extensions["idp.keys"].algorithms:
+        from .config import ConfigError
+
+        raise ConfigError(
+            f"no active signing key in {settings.keys_dir}; run 'idp keys generate' first"
+        )
+    init_oauth(app)
+    for blueprint in (oauth.bp, discovery.bp, auth.bp, consent.bp):
+        app.register_blueprint(blueprint)
+    errors.init_app(app)
+    security.init_app(app)
+    return app

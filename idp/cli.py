@@ -1,0 +1,210 @@
+"""The `idp` command: the operator's interface. Every failure is one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+
+import click
+from flask import Flask
+
+from .config import ConfigError
+
+DEMO_EMAIL = "demo@example.com"
+DEMO_PASSWORD = "demo-password-123"  # noqa: S105 - documented demo credentials
+DEMO_CLIENT_NAME = "Demo app"
+DEMO_REDIRECT_URI = "http://127.0.0.1:8000/callback"
+
+
+def _app() -> Flask:
+    from . import create_app
+
+    try:
+        return create_app()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def with_app(func: Callable) -> Callable:
+    """Run the command inside an app context, turning known failures into one line."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        from .oauth.keys import KeyError_
+        from .services.clients import ClientError
+        from .services.users import AccountError
+
+        app = _app()
+        with app.app_context():
+            try:
+                return func(*args, **kwargs)
+            except (ClientError, AccountError, KeyError_, ConfigError) as exc:
+                raise click.ClickException(str(exc)) from exc
+
+    return wrapper
+
+
+@click.group()
+def main() -> None:
+    """Operate an idp OpenID Provider."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@with_app
+def db_upgrade() -> None:
+    """Apply the migrations to DATABASE_URL."""
+    from flask_migrate import upgrade
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        upgrade()
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"database upgrade failed: {type(exc).__name__}") from exc
+    click.echo("database is up to date")
+
+
+@main.group()
+def keys() -> None:
+    """Signing keys."""
+
+
+@keys.command("generate")
+@click.option("--alg", type=click.Choice(["RS256", "ES256"]), default="RS256", show_default=True)
+@click.option("--if-missing", is_flag=True, help="Do nothing when an active key of ALG exists.")
+def keys_generate(alg: str, if_missing: bool) -> None:
+    """Create a signing key and print its kid."""
+    from .config import load_config
+    from .oauth.keys import KeyError_, KeyRing, generate_key
+
+    try:
+        keys_dir = load_config().keys_dir
+        if if_missing:
+            ring = KeyRing(keys_dir)
+            if alg in ring.algorithms:
+                click.echo(ring.signing_key(alg).kid)
+                return
+        click.echo(generate_key(keys_dir, alg))
+    except (ConfigError, KeyError_, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.group()
+def clients() -> None:
+    """Relying-party clients."""
+
+
+@clients.command("create")
+@click.option("--name", required=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True)
+@click.option("--post-logout-redirect-uri", "post_logout_redirect_uris", multiple=True)
+@click.option("--public", is_flag=True, help="A client that cannot keep a secret (uses PKCE).")
+@click.option("--grant-type", "grant_types", multiple=True)
+@click.option("--scope", default="openid profile email", show_default=True)
+@click.option(
+    "--auth-method", type=click.Choice(["client_secret_basic", "client_secret_post", "none"])
+)
+@click.option("--first-party", is_flag=True, help="Trusted app: skip the consent page.")
+@with_app
+def clients_create(name, redirect_uris, post_logout_redirect_uris, public, grant_types, scope,
+                   auth_method, first_party) -> None:
+    """Register a client and print it as JSON (the secret is shown this once)."""
+    from .services.clients import create_client, describe
+
+    client, secret = create_client(
+        name=name,
+        redirect_uris=list(redirect_uris),
+        post_logout_redirect_uris=list(post_logout_redirect_uris),
+        public=public or auth_method == "none",
+        grant_types=list(grant_types) or None,
+        scope=scope,
+        auth_method=auth_method,
+        first_party=first_party,
+    )
+    click.echo(json.dumps(describe(client, secret), indent=2))
+
+
+@clients.command("list")
+@with_app
+def clients_list() -> None:
+    """List registered clients, one JSON object per line."""
+    from .services.clients import describe, list_clients
+
+    for client in list_clients():
+        click.echo(json.dumps(describe(client)))
+
+
+@clients.command("delete")
+@click.argument("client_id")
+@with_app
+def clients_delete(client_id: str) -> None:
+    """Delete a client."""
+    from .services.clients import delete_client
+
+    if not delete_client(client_id):
+        raise click.ClickException(f"no client with client_id {client_id!r}")
+    click.echo(f"deleted {client_id}")
+
+
+@main.group()
+def users() -> None:
+    """User accounts."""
+
+
+@users.command("create")
+@click.option("--email", required=True)
+@click.option("--name", default="")
+@click.option("--role", "roles", multiple=True)
+@click.option("--password-stdin", is_flag=True, required=True, help="Read the password from stdin.")
+@with_app
+def users_create(email: str, name: str, roles: tuple[str, ...], password_stdin: bool) -> None:
+    """Create a user; the password comes from standard input, never an argument."""
+    from .services.users import create_user
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise click.ClickException("no password on standard input")
+    user = create_user(email, password, name=name, roles=list(roles) or None, email_verified=True)
+    click.echo(json.dumps({"id": str(user.id), "email": user.email, "roles": user.roles}))
+
+
+@main.command()
+@with_app
+def demo() -> None:
+    """Seed a demo user and first-party client (idempotent) and print them."""
+    from .services import clients as client_service
+    from .services import users as user_service
+
+    user = user_service.find_by_email(DEMO_EMAIL) or user_service.create_user(
+        DEMO_EMAIL, DEMO_PASSWORD, name="Demo User", email_verified=True
+    )
+    client = next(
+        (c for c in client_service.list_clients() if c.client_name == DEMO_CLIENT_NAME), None
+    )
+    if client is None:
+        client, _ = client_service.create_client(
+            DEMO_CLIENT_NAME, [DEMO_REDIRECT_URI], public=True, first_party=False
+        )
+    click.echo(json.dumps({
+        "user": {"email": user.email, "password": DEMO_PASSWORD},
+        "client": client_service.describe(client),
+    }, indent=2))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Run the development server (use gunicorn in production)."""
+    app = _app()
+    app.run(host=host, port=port, debug=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Configuration: read once from IDP_* environment variables into a typed object."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - refused in production
+
+ACCESS_TOKEN_TTL_SECONDS = 15 * 60
+ID_TOKEN_TTL_SECONDS = 15 * 60
+AUTHORIZATION_CODE_TTL_SECONDS = 60
+INTERACTION_TTL_SECONDS = 15 * 60
+SESSION_IDLE_TTL_SECONDS = 24 * 3600
+SESSION_ABSOLUTE_TTL_SECONDS = 14 * 24 * 3600
+METADATA_MAX_AGE_SECONDS = 300
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting idp reads. Field names map to IDP_<NAME> unless noted."""
+
+    env: str = "development"
+    issuer: str = "http://127.0.0.1:5000"
+    secret_key: str = DEV_SECRET_KEY
+    database_url: str = ""  # DATABASE_URL; empty means SQLite under instance/
+    redis_url: str = ""  # REDIS_URL; empty means the in-process store
+    redis_prefix: str = "idp:"
+    keys_dir: str = str(PROJECT_ROOT / "keys")
+    access_token_ttl: int = ACCESS_TOKEN_TTL_SECONDS
+    id_token_ttl: int = ID_TOKEN_TTL_SECONDS
+    code_ttl: int = AUTHORIZATION_CODE_TTL_SECONDS
+    interaction_ttl: int = INTERACTION_TTL_SECONDS
+    session_idle_ttl: int = SESSION_IDLE_TTL_SECONDS
+    session_absolute_ttl: int = SESSION_ABSOLUTE_TTL_SECONDS
+    metadata_max_age: int = METADATA_MAX_AGE_SECONDS
+    testing: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def https(self) -> bool:
+        return self.issuer.startswith("https://")
+
+    @property
+    def session_cookie_name(self) -> str:
+        # The __Host- prefix pins the cookie to this host, path / and Secure.
+        return "__Host-idp_session" if self.https else "idp_session"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        instance = PROJECT_ROOT / "instance"
+        instance.mkdir(exist_ok=True)
+        return f"sqlite:///{instance / 'idp.sqlite3'}"
+
+
+_ENV_NAMES = {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL", "env": "IDP_ENV"}
+_INT_FIELDS = {f.name for f in fields(Config) if f.type == "int"}
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the postgres:// scheme Heroku-style platforms hand out."""
+    if url.startswith("postgres://"):
+        return "postgresql://" + url[len("postgres://") :]
+    return url
+
+
+def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
+    """Build the config from the environment, then apply explicit overrides."""
+    values: dict[str, Any] = {}
+    for f in fields(Config):
+        if f.name in ("extra", "testing"):
+            continue
+        env_name = _ENV_NAMES.get(f.name, f"IDP_{f.name.upper()}")
+        raw = os.environ.get(env_name)
+        if raw is None or raw == "":
+            continue
+        if f.name in _INT_FIELDS:
+            try:
+                values[f.name] = int(raw)
+            except ValueError:
+                raise ConfigError(f"{env_name} must be a whole number of seconds, got {raw!r}")
+        else:
+            values[f.name] = raw
+    config = replace(Config(), **values)
+    if overrides:
+        known = {f.name for f in fields(Config)}
+        unknown = set(overrides) - known
+        config = replace(
+            config,
+            **{k: v for k, v in overrides.items() if k in known},
+            extra={**config.extra, **{k: overrides[k] for k in unknown}},
+        )
+    config = replace(config, issuer=config.issuer.rstrip("/"))
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    """Refuse settings that cannot work, and unsafe ones in production."""
+    for name in _INT_FIELDS:
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"IDP_{name.upper()} must be positive")
+    if not config.issuer.startswith(("http://", "https://")):
+        raise ConfigError(f"IDP_ISSUER must be an http(s) URL, got {config.issuer!r}")
+    if config.production:
+        if not config.secret_key or config.secret_key == DEV_SECRET_KEY:
+            raise ConfigError("IDP_SECRET_KEY must be set to a random value in production")
+        if len(config.secret_key) < 32:
+            raise ConfigError("IDP_SECRET_KEY must be at least 32 characters in production")
+        if not config.https:
+            raise ConfigError("IDP_ISSUER must be an https URL in production")

@@ -1,0 +1,1 @@
+"""Authlib adapters: short subclasses whose hooks call services."""

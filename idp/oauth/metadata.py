@@ -1,0 +1,40 @@
+"""One metadata document feeds OIDC Discovery and RFC 8414: only what really works."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import Config
+from .grants import CLIENT_AUTH_METHODS
+from .keys import KeyRing
+from .responses import RESPONSE_MODES
+from .server import SCOPES_SUPPORTED
+
+
+def metadata(config: Config, keys: KeyRing) -> dict[str, Any]:
+    """Return the provider metadata for the current config and keys."""
+    issuer = config.issuer
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "jwks_uri": f"{issuer}/jwks.json",
+        "scopes_supported": SCOPES_SUPPORTED,
+        "response_types_supported": ["code"],
+        "response_modes_supported": list(RESPONSE_MODES),
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": [
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr", "sid",
+            "name", "email", "email_verified",
+        ],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
+    }

@@ -1,0 +1,122 @@
+"""Client registration and lookup."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from authlib.oauth2.rfc6749 import scope_to_list
+
+from ..extensions import db
+from ..models import AuthorizationCode, Client, Consent, hash_client_secret
+
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+GRANT_TYPES = ("authorization_code", "refresh_token")
+DEFAULT_SCOPE = "openid profile email"
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+class ClientError(ValueError):
+    """Client metadata that cannot be registered; the message says which field."""
+
+
+def validate_redirect_uri(uri: str, field: str = "redirect_uri") -> str:
+    """Absolute, no fragment; https, http on loopback, or a private-use scheme (RFC 8252)."""
+    parts = urlsplit(uri)
+    if not parts.scheme or parts.fragment or uri != uri.strip():
+        raise ClientError(f"{field} must be an absolute URI without a fragment: {uri!r}")
+    if parts.scheme == "https" and parts.netloc:
+        return uri
+    if parts.scheme == "http":
+        if parts.hostname in LOOPBACK_HOSTS:
+            return uri
+        raise ClientError(f"{field} must use https unless it is a loopback address: {uri!r}")
+    if parts.scheme in ("javascript", "data", "file", "vbscript"):
+        raise ClientError(f"{field} uses a forbidden scheme: {uri!r}")
+    if "." not in parts.scheme:
+        # RFC 8252 §7.1: private-use schemes are reverse domain names.
+        raise ClientError(f"{field} private-use schemes must be reverse domain names: {uri!r}")
+    return uri
+
+
+def create_client(
+    name: str,
+    redirect_uris: list[str],
+    post_logout_redirect_uris: list[str] | None = None,
+    public: bool = False,
+    grant_types: list[str] | None = None,
+    scope: str = DEFAULT_SCOPE,
+    auth_method: str | None = None,
+    first_party: bool = False,
+) -> tuple[Client, str | None]:
+    """Register a client; return it and its secret (None for public clients)."""
+    if not name.strip():
+        raise ClientError("a client name is required")
+    if not redirect_uris:
+        raise ClientError("at least one redirect URI is required")
+    auth_method = auth_method or ("none" if public else "client_secret_basic")
+    if auth_method not in AUTH_METHODS:
+        raise ClientError(f"token_endpoint_auth_method must be one of {', '.join(AUTH_METHODS)}")
+    if public != (auth_method == "none"):
+        raise ClientError("public clients use auth method 'none'; confidential clients do not")
+    grant_types = list(dict.fromkeys(grant_types or GRANT_TYPES))
+    unknown = [g for g in grant_types if g not in GRANT_TYPES]
+    if unknown:
+        raise ClientError(f"unsupported grant type {unknown[0]!r}")
+    metadata: dict[str, Any] = {
+        "client_name": name.strip(),
+        "redirect_uris": [validate_redirect_uri(u) for u in redirect_uris],
+        "post_logout_redirect_uris": [
+            validate_redirect_uri(u, "post_logout_redirect_uri")
+            for u in post_logout_redirect_uris or []
+        ],
+        "grant_types": grant_types,
+        "response_types": ["code"],
+        "scope": " ".join(dict.fromkeys(scope_to_list(scope) or [])),
+        "token_endpoint_auth_method": auth_method,
+    }
+    secret = None if public else secrets.token_urlsafe(32)
+    client = Client(
+        client_id=secrets.token_urlsafe(18),
+        client_secret=hash_client_secret(secret) if secret else None,
+        client_id_issued_at=int(time.time()),
+        first_party=first_party,
+    )
+    client.set_client_metadata(metadata)
+    db.session.add(client)
+    db.session.commit()
+    return client, secret
+
+
+def find_client(client_id: str | None) -> Client | None:
+    if not client_id or not isinstance(client_id, str) or len(client_id) > 48:
+        return None
+    return db.session.execute(db.select(Client).filter_by(client_id=client_id)).scalar_one_or_none()
+
+
+def list_clients() -> list[Client]:
+    return list(db.session.execute(db.select(Client).order_by(Client.id)).scalars())
+
+
+def delete_client(client_id: str) -> bool:
+    """Delete a client with its codes and consents; False if it did not exist."""
+    client = find_client(client_id)
+    if client is None:
+        return False
+    db.session.execute(db.delete(AuthorizationCode).filter_by(client_id=client_id))
+    db.session.execute(db.delete(Consent).filter_by(client_id=client_id))
+    db.session.delete(client)
+    db.session.commit()
+    return True
+
+
+def describe(client: Client, secret: str | None = None) -> dict[str, Any]:
+    """The client as JSON-ready registration data (RFC 7591 names)."""
+    data: dict[str, Any] = {"client_id": client.client_id}
+    if secret:
+        data["client_secret"] = secret
+    data.update(client.client_metadata)
+    data["first_party"] = client.first_party
+    return data

@@ -1,0 +1,42 @@
+"""Remembered consent: asked again only for new scopes or prompt=consent."""
+
+from __future__ import annotations
+
+import logging
+
+from authlib.oauth2.rfc6749 import scope_to_list
+
+from ..extensions import db
+from ..models import Consent
+
+log = logging.getLogger("idp.security")
+
+
+def granted_scopes(user_id, client_id: str) -> set[str]:
+    consent = db.session.execute(
+        db.select(Consent).filter_by(user_id=user_id, client_id=client_id)
+    ).scalar_one_or_none()
+    return set(scope_to_list(consent.scope) or []) if consent else set()
+
+
+def covers(user_id, client_id: str, scope: str | None) -> bool:
+    """True when every requested scope was granted before."""
+    return set(scope_to_list(scope) or []) <= granted_scopes(user_id, client_id)
+
+
+def grant(user_id, client_id: str, scope: str | None) -> None:
+    """Remember the scopes, adding to what was granted before."""
+    requested = scope_to_list(scope) or []
+    consent = db.session.execute(
+        db.select(Consent).filter_by(user_id=user_id, client_id=client_id)
+    ).scalar_one_or_none()
+    if consent is None:
+        consent = Consent(user_id=user_id, client_id=client_id, scope="")
+        db.session.add(consent)
+    merged = list(dict.fromkeys((scope_to_list(consent.scope) or []) + requested))
+    consent.scope = " ".join(merged)
+    db.session.commit()
+    log.info(
+        "consent granted",
+        extra={"event": "consent_granted", "user_id": str(user_id), "client_id": client_id},
+    )

@@ -1,0 +1,119 @@
+"""The short-lived store: Redis in production, an in-process dict in the embedded default.
+
+Only services use it, through this small interface. Every key has a TTL so nothing grows
+without bound.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+from . import clock
+
+
+class StoreUnavailable(Exception):
+    """The store could not be reached; callers that guard security fail closed."""
+
+
+class Store(Protocol):
+    def put(self, key: str, value: str, ttl_seconds: int) -> None: ...
+    def get(self, key: str) -> str | None: ...
+    def take(self, key: str) -> str | None: ...
+    def delete(self, key: str) -> None: ...
+    def ping(self) -> None: ...
+
+
+class MemoryStore:
+    """A per-process store for the embedded default (one process, no services)."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def _live(self, key: str) -> str | None:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        value, expires_at = item
+        if expires_at <= clock.now():
+            del self._items[key]
+            return None
+        return value
+
+    def put(self, key: str, value: str, ttl_seconds: int) -> None:
+        with self._lock:
+            if len(self._items) > 10_000:
+                self._evict_expired()
+            self._items[key] = (value, clock.now() + ttl_seconds)
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            return self._live(key)
+
+    def take(self, key: str) -> str | None:
+        with self._lock:
+            value = self._live(key)
+            self._items.pop(key, None)
+            return value
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+    def ping(self) -> None:
+        return None
+
+    def _evict_expired(self) -> None:
+        current = clock.now()
+        for key in [k for k, (_, exp) in self._items.items() if exp <= current]:
+            del self._items[key]
+
+
+class RedisStore:
+    """Keys live under a prefix, each with a TTL."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._prefix = prefix
+        self._errors = (redis.RedisError, OSError)
+
+    def _k(self, key: str) -> str:
+        return self._prefix + key
+
+    def _call(self, method: str, *args):
+        try:
+            return getattr(self._redis, method)(*args)
+        except self._errors as exc:
+            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
+
+    def put(self, key: str, value: str, ttl_seconds: int) -> None:
+        self._call("set", self._k(key), value, ttl_seconds)
+
+    def get(self, key: str) -> str | None:
+        value = self._call("get", self._k(key))
+        return value.decode() if value is not None else None
+
+    def take(self, key: str) -> str | None:
+        value = self._call("getdel", self._k(key))
+        return value.decode() if value is not None else None
+
+    def delete(self, key: str) -> None:
+        self._call("delete", self._k(key))
+
+    def ping(self) -> None:
+        self._call("ping")
+
+    def delete_prefix(self) -> None:
+        """Remove every key under this store's prefix (test clean-up)."""
+        for key in self._redis.scan_iter(match=self._prefix + "*", count=500):
+            self._redis.delete(key)
+
+
+def create_store(redis_url: str, prefix: str) -> Store:
+    """Return a Redis store when a URL is configured, else the in-process one."""
+    if redis_url:
+        return RedisStore(redis_url, prefix)
+    return MemoryStore()

@@ -1,0 +1,1 @@
+"""Blueprints: OAuth protocol endpoints, discovery, and the hosted browser pages."""

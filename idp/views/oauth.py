@@ -1,0 +1,110 @@
+"""Protocol endpoints: /authorize, /token, /userinfo. They never render forms."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from authlib.oauth2.rfc6749 import AccessDeniedError, OAuth2Error
+from flask import Blueprint, current_app, redirect, request, url_for
+
+from ..extensions import csrf
+from ..oauth.responses import authorization_response
+from ..services import interaction
+from ..services.interaction import Interaction
+from . import context
+from .errors import error_page
+
+bp = Blueprint("oauth", __name__)
+log = logging.getLogger("idp.security")
+
+
+def _server():
+    return current_app.extensions["idp.oauth"]
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+@csrf.exempt
+def authorize():
+    return _authorize(params=None, ix=None)
+
+
+@bp.get("/authorize/continue")
+def resume_authorization():
+    """Pick up a parked request after the user signed in or answered the consent page."""
+    ix_id = request.args.get("ix")
+    ix = interaction.load(ix_id) if context.owns_interaction(ix_id) else None
+    if ix is None:
+        return error_page(
+            "This sign-in request has expired or was already completed. "
+            "Go back to the application and start again.",
+            400,
+        )
+    return _authorize(params=ix.params, ix=ix)
+
+
+def _authorize(params: Mapping[str, str] | None, ix: Interaction | None):
+    server = _server()
+    browser_session = context.current_session()
+    user = context.current_user()
+    try:
+        grant = server.get_consent_grant(request=params, end_user=user)
+    except OAuth2Error as error:
+        return _error_response(error, params if params is not None else request.values)
+    data = grant.request.payload.data
+    try:
+        if ix is not None and ix.extra.get("denied"):
+            interaction.finish(ix)
+            raise AccessDeniedError(redirect_uri=grant.redirect_uri)
+        step = interaction.required_step(
+            data, grant.request.client, grant.request.scope, browser_session, ix
+        )
+        if step is not None:
+            if "none" in (data.get("prompt") or "").split():
+                raise step.prompt_none_error(redirect_uri=grant.redirect_uri)
+            if ix is None:
+                ix = interaction.park(data.to_dict() if hasattr(data, "to_dict") else data)
+            ix.extra["scope"] = grant.request.scope
+            interaction.save(ix)
+            context.bind_interaction(ix.id)
+            endpoint = "auth.login" if step.page == "login" else "consent.consent"
+            return redirect(url_for(endpoint, ix=ix.id), 303)
+        grant.request.browser_session = browser_session
+        status, body, headers = grant.create_authorization_response(grant.redirect_uri, user)
+    except OAuth2Error as error:
+        if error.redirect_uri is None:
+            error.redirect_uri = grant.redirect_uri
+        return _error_response(error, data)
+    if ix is not None:
+        interaction.finish(ix)
+    log.info(
+        "authorization code issued",
+        extra={"event": "code_issued", "client_id": grant.request.client.client_id,
+               "user_id": str(user.id)},
+    )
+    return server.handle_response(status, body, headers)
+
+
+def _error_response(error: OAuth2Error, params: Mapping[str, str]):
+    """Send the error to the client once its redirect URI is validated, else show a page."""
+    if not error.redirect_uri:
+        return error_page(
+            error.get_error_description() or error.error, 400, error_code=error.error
+        )
+    error.state = params.get("state")
+    status, body, headers = authorization_response(
+        error.redirect_uri, error.get_body(), params.get("response_mode")
+    )
+    return _server().handle_response(status, body, headers)
+
+
+@bp.post("/token")
+@csrf.exempt
+def issue_token():
+    return _server().create_token_response()
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+@csrf.exempt
+def userinfo():
+    return _server().create_endpoint_response("userinfo")
