@@ -72,9 +72,10 @@ _INT_FIELDS = {f.name for f in fields(Config) if f.type == "int"}
 
 
 def normalise_database_url(url: str) -> str:
-    """Accept the postgres:// scheme Heroku-style platforms hand out."""
-    if url.startswith("postgres://"):
-        return "postgresql://" + url[len("postgres://") :]
+    """Use psycopg2 for plain postgres:// and postgresql:// URLs (SQLAlchemy 2.1 picks psycopg 3)."""
+    for scheme in ("postgres://", "postgresql://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg2://" + url[len(scheme) :]
     return url
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from urllib.parse import urlsplit
 
 from authlib.common.encoding import to_unicode, urlsafe_b64encode
 from authlib.oauth2.rfc6749 import (
@@ -15,7 +16,6 @@ from authlib.oauth2.rfc6749 import (
 )
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
-from authlib.oidc.core.grants.util import validate_form_post_redirect_uri
 from flask import current_app
 
 from ..services import codes, users
@@ -52,6 +52,7 @@ class S256CodeChallenge(CodeChallenge):
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
     AUTHORIZATION_CODE_LENGTH = 43  # about 256 bits from Authlib's alphabet
+    DEFAULT_RESPONSE_MODE = "query"
 
     def __init__(self, request, server):
         super().__init__(request, server)
@@ -90,11 +91,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return user
 
 
-def validate_response_mode(grant, redirect_uri):
+def validate_response_mode(grant, _result):
+    """Only query and form_post; form_post only to http(s) URIs (a form cannot post elsewhere)."""
     response_mode = grant.request.payload.data.get("response_mode")
     if response_mode and response_mode not in RESPONSE_MODES:
         raise InvalidRequestError(f"'response_mode' must be one of: {', '.join(RESPONSE_MODES)}")
-    validate_form_post_redirect_uri(grant, redirect_uri)
+    redirect_uri = grant.request.payload.redirect_uri or ""
+    if response_mode == "form_post" and urlsplit(redirect_uri).scheme not in ("http", "https"):
+        raise InvalidRequestError("The 'form_post' response mode needs an http(s) redirect URI.")
 
 
 class IdpOpenIDCode(OpenIDCode):

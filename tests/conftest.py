@@ -1,0 +1,177 @@
+"""Fixtures: the app from the factory, on real Postgres and Redis when configured.
+
+IDP_TEST_DATABASE_URL / IDP_TEST_REDIS_URL point at servers; each run creates its own
+database (and Redis key prefix) and drops it at the end. Without them the suite runs on
+SQLite and the in-process store, unless IDP_REQUIRE_SERVICES=1 makes that an error.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from idp import clock, create_app
+from idp.config import normalise_database_url
+from idp.extensions import db
+from idp.oauth.keys import generate_key
+from idp.services import clients, users
+
+from .helpers import Browser
+
+REQUIRE_SERVICES = os.environ.get("IDP_REQUIRE_SERVICES") == "1"
+TEST_ISSUER = "http://127.0.0.1:5000"
+USER_EMAIL = "ada@example.com"
+USER_PASSWORD = "correct horse battery staple"
+REDIRECT_URI = "https://rp.example.org/callback"
+
+
+def _unavailable(what: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.exit(f"IDP_REQUIRE_SERVICES=1 but {what}", returncode=3)
+
+
+@pytest.fixture(scope="session")
+def keys_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("keys")
+    generate_key(directory, "RS256")
+    return str(directory)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    server_url = os.environ.get("IDP_TEST_DATABASE_URL")
+    if not server_url:
+        _unavailable("IDP_TEST_DATABASE_URL is not set")
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'idp-test.sqlite3'}"
+        return
+    base = make_url(normalise_database_url(server_url))
+    name = f"idp_test_{secrets.token_hex(6)}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        _unavailable(f"Postgres at IDP_TEST_DATABASE_URL is unreachable: {exc.orig}")
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'idp-test.sqlite3'}"
+        return
+    yield base.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    url = os.environ.get("IDP_TEST_REDIS_URL", "")
+    if not url:
+        _unavailable("IDP_TEST_REDIS_URL is not set")
+        return ""
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except (redis.RedisError, OSError) as exc:
+        _unavailable(f"Redis at IDP_TEST_REDIS_URL is unreachable: {exc}")
+        return ""
+    return url
+
+
+@pytest.fixture(scope="session")
+def settings(database_url, redis_url, keys_dir):
+    """Overrides every test app shares; each run gets its own Redis key prefix."""
+    return {
+        "env": "development",
+        "issuer": TEST_ISSUER,
+        "secret_key": secrets.token_urlsafe(32),
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "redis_prefix": f"idp-test-{secrets.token_hex(6)}:",
+        "keys_dir": keys_dir,
+        "testing": True,
+    }
+
+
+@pytest.fixture(scope="session")
+def migrated(settings):
+    """Apply the migrations once per run, as `idp db upgrade` does."""
+    from flask_migrate import upgrade
+
+    app = create_app(settings)
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return True
+
+
+@pytest.fixture
+def make_app(settings, migrated):
+    """Build apps from the factory; wipe rows, store keys and the clock afterwards."""
+    built = []
+
+    def factory(**overrides):
+        app = create_app({**settings, **overrides})
+        built.append(app)
+        return app
+
+    yield factory
+    clock.reset()
+    for app in built:
+        with app.app_context():
+            with db.engine.begin() as conn:
+                for table in reversed(db.metadata.sorted_tables):
+                    conn.execute(table.delete())
+            store = app.extensions["idp.store"]
+            if hasattr(store, "delete_prefix"):
+                store.delete_prefix()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    # No app context stays pushed: each request gets its own, as in production.
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def browser(app):
+    return Browser(app.test_client())
+
+
+@pytest.fixture
+def user(app):
+    return make_user(app, USER_EMAIL, USER_PASSWORD, name="Ada Lovelace")
+
+
+def make_user(app, email, password, **kwargs) -> SimpleNamespace:
+    with app.app_context():
+        created = users.create_user(email, password, email_verified=True, **kwargs)
+        return SimpleNamespace(id=created.id, email=created.email, password=password)
+
+
+def make_client(app, name, redirect_uris, **kwargs) -> SimpleNamespace:
+    with app.app_context():
+        created, secret = clients.create_client(name, redirect_uris, **kwargs)
+        return SimpleNamespace(
+            client_id=created.client_id, plain_secret=secret, redirect_uris=created.redirect_uris
+        )
+
+
+@pytest.fixture
+def confidential_client(app):
+    return make_client(app, "Lovelace Notes", [REDIRECT_URI], scope="openid profile email")
+
+
+@pytest.fixture
+def public_client(app):
+    return make_client(app, "Lovelace Mobile", ["http://127.0.0.1:7000/cb"], public=True)
