@@ -112,8 +112,16 @@ def clients() -> None:
 )
 @click.option("--first-party", is_flag=True, help="Trusted app: skip the consent page.")
 @with_app
-def clients_create(name, redirect_uris, post_logout_redirect_uris, public, grant_types, scope,
-                   auth_method, first_party) -> None:
+def clients_create(
+    name,
+    redirect_uris,
+    post_logout_redirect_uris,
+    public,
+    grant_types,
+    scope,
+    auth_method,
+    first_party,
+) -> None:
     """Register a client and print it as JSON (the secret is shown this once)."""
     from .services.clients import create_client, describe
 
@@ -191,10 +199,51 @@ def demo() -> None:
         client, _ = client_service.create_client(
             DEMO_CLIENT_NAME, [DEMO_REDIRECT_URI], public=True, first_party=False
         )
-    click.echo(json.dumps({
-        "user": {"email": user.email, "password": DEMO_PASSWORD},
-        "client": client_service.describe(client),
-    }, indent=2))
+    click.echo(
+        json.dumps(
+            {
+                "user": {"email": user.email, "password": DEMO_PASSWORD},
+                "client": client_service.describe(client),
+            },
+            indent=2,
+        )
+    )
+    _print_try_it(client.client_id)
+
+
+def _print_try_it(client_id: str) -> None:
+    """A ready-to-open authorization URL, with the PKCE verifier to redeem its code."""
+    import base64
+    import hashlib
+    import secrets
+    from urllib.parse import urlencode
+
+    from flask import current_app
+
+    issuer = current_app.config["IDP"].issuer
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": DEMO_REDIRECT_URI,
+            "scope": "openid profile email",
+            "state": secrets.token_urlsafe(8),
+            "nonce": secrets.token_urlsafe(8),
+            "code_challenge": challenge.decode(),
+            "code_challenge_method": "S256",
+        }
+    )
+    click.echo(f"\nOpen this URL and sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}:\n")
+    click.echo(f"  {issuer}/authorize?{query}\n")
+    click.echo(
+        "The browser lands on the demo redirect URI with ?code=...; redeem it within 60 s:\n"
+    )
+    click.echo(
+        f"  curl -s {issuer}/token -d grant_type=authorization_code -d client_id={client_id} "
+        f"-d redirect_uri={DEMO_REDIRECT_URI} -d code_verifier={verifier} -d code=CODE\n"
+    )
 
 
 @main.command()

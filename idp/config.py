@@ -72,7 +72,7 @@ _INT_FIELDS = {f.name for f in fields(Config) if f.type == "int"}
 
 
 def normalise_database_url(url: str) -> str:
-    """Use psycopg2 for plain postgres:// and postgresql:// URLs (SQLAlchemy 2.1 picks psycopg 3)."""
+    """Use psycopg2 for postgres:// and postgresql:// (SQLAlchemy 2.1 would pick psycopg 3)."""
     for scheme in ("postgres://", "postgresql://"):
         if url.startswith(scheme):
             return "postgresql+psycopg2://" + url[len(scheme) :]
@@ -93,7 +93,9 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
             try:
                 values[f.name] = int(raw)
             except ValueError:
-                raise ConfigError(f"{env_name} must be a whole number of seconds, got {raw!r}")
+                raise ConfigError(
+                    f"{env_name} must be a whole number of seconds, got {raw!r}"
+                ) from None
         else:
             values[f.name] = raw
     config = replace(Config(), **values)

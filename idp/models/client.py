@@ -30,7 +30,7 @@ class Client(db.Model, OAuth2ClientMixin):
 
     @property
     def is_public(self) -> bool:
-        return self.token_endpoint_auth_method == "none"
+        return self.token_endpoint_auth_method == "none"  # noqa: S105 - a method name
 
     @property
     def post_logout_redirect_uris(self) -> list[str]:

@@ -15,5 +15,13 @@ def authorization_response(
     params = [*params, ("iss", current_app.config["IDP"].issuer)]
     if response_mode == "form_post":
         body = render_template("oauth/form_post.html", action=redirect_uri, params=params)
-        return 200, body, [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")]
-    return 302, "", [("Location", add_params_to_uri(redirect_uri, params)), ("Cache-Control", "no-store")]
+        return (
+            200,
+            body,
+            [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")],
+        )
+    return (
+        302,
+        "",
+        [("Location", add_params_to_uri(redirect_uri, params)), ("Cache-Control", "no-store")],
+    )

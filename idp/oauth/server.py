@@ -115,7 +115,8 @@ def init_oauth(app: Flask) -> None:
     server.register_client_auth_method("client_secret_post", _client_secret_post)
     server.register_client_auth_method("none", _none)
     server.register_grant(
-        AuthorizationCodeGrant, [S256CodeChallenge(required=True), IdpOpenIDCode(require_nonce=False)]
+        AuthorizationCodeGrant,
+        [S256CodeChallenge(required=True), IdpOpenIDCode(require_nonce=False)],
     )
     protector = ResourceProtector()
     protector.register_token_validator(AccessTokenValidator(config.issuer))

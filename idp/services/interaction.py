@@ -51,7 +51,9 @@ def _store():
 
 def park(params: Mapping[str, str]) -> Interaction:
     """Store a validated authorization request; return it with its new id."""
-    interaction = Interaction(id=secrets.token_urlsafe(24), params=dict(params), created_at=clock.now())
+    interaction = Interaction(
+        id=secrets.token_urlsafe(24), params=dict(params), created_at=clock.now()
+    )
     save(interaction)
     return interaction
 

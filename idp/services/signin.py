@@ -21,7 +21,9 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def start_session(user: User, amr: list[str], ip: str, user_agent: str) -> tuple[BrowserSession, str]:
+def start_session(
+    user: User, amr: list[str], ip: str, user_agent: str
+) -> tuple[BrowserSession, str]:
     """Create a session with a fresh random id; return it and the cookie value."""
     token = secrets.token_urlsafe(32)
     now = utcnow()

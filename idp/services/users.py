@@ -75,7 +75,7 @@ def create_user(
 def authenticate(email: str, password: str) -> User | None:
     """Return the user when the password matches; None otherwise, in comparable time."""
     user = find_by_email(email) if len(email) <= 320 else None
-    password = password[:MAX_PASSWORD_LENGTH * 4]
+    password = password[: MAX_PASSWORD_LENGTH * 4]
     stored = user.password_hash if user and user.password_hash else _DUMMY_HASH
     try:
         password_hasher.verify(stored, password)

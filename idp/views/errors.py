@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
 from authlib.integrations.flask_oauth2.errors import _HTTPException as AuthlibHTTPException
+from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("idp")
-API_PREFIXES = ("/token", "/userinfo", "/revoke", "/introspect", "/jwks.json", "/.well-known/", "/admin/api/")
+API_PREFIXES = (
+    "/token",
+    "/userinfo",
+    "/revoke",
+    "/introspect",
+    "/jwks.json",
+    "/.well-known/",
+    "/admin/api/",
+)
 
 
 def wants_json() -> bool:
@@ -19,7 +27,9 @@ def wants_json() -> bool:
 
 def error_page(message: str, status: int, error_code: str | None = None):
     """A plain page that says what went wrong and what to do."""
-    body = render_template("errors/error.html", message=message, status=status, error_code=error_code)
+    body = render_template(
+        "errors/error.html", message=message, status=status, error_code=error_code
+    )
     return body, status, {"Cache-Control": "no-store"}
 
 
@@ -34,7 +44,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_failed(exc: CSRFError):
         return error_page(
-            "The form expired or was sent from another site. Go back, reload the page and try again.",
+            "The form expired or was sent from another site. "
+            "Go back, reload the page and try again.",
             400,
         )
 

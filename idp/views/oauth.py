@@ -79,8 +79,11 @@ def _authorize(params: Mapping[str, str] | None, ix: Interaction | None):
         interaction.finish(ix)
     log.info(
         "authorization code issued",
-        extra={"event": "code_issued", "client_id": grant.request.client.client_id,
-               "user_id": str(user.id)},
+        extra={
+            "event": "code_issued",
+            "client_id": grant.request.client.client_id,
+            "user_id": str(user.id),
+        },
     )
     return server.handle_response(status, body, headers)
 
@@ -88,9 +91,7 @@ def _authorize(params: Mapping[str, str] | None, ix: Interaction | None):
 def _error_response(error: OAuth2Error, params: Mapping[str, str]):
     """Send the error to the client once its redirect URI is validated, else show a page."""
     if not error.redirect_uri:
-        return error_page(
-            error.get_error_description() or error.error, 400, error_code=error.error
-        )
+        return error_page(error.get_error_description() or error.error, 400, error_code=error.error)
     error.state = params.get("state")
     status, body, headers = authorization_response(
         error.redirect_uri, error.get_body(), params.get("response_mode")

@@ -56,9 +56,15 @@ def test_login_consent_and_token_exchange_give_verifiable_tokens(
 
     jwks = client.get("/jwks.json").get_json()
     id_token = verify_jwt(tokens["id_token"], jwks)
-    claims = CodeIDToken(id_token.claims, id_token.header,
-                         {"iss": {"value": TEST_ISSUER}, "aud": {"value": confidential_client.client_id},
-                          "nonce": {"value": request.nonce}})
+    claims = CodeIDToken(
+        id_token.claims,
+        id_token.header,
+        {
+            "iss": {"value": TEST_ISSUER},
+            "aud": {"value": confidential_client.client_id},
+            "nonce": {"value": request.nonce},
+        },
+    )
     claims.validate()
     assert id_token.header["kid"] in {key["kid"] for key in jwks["keys"]}
     assert id_token.claims["sub"] == str(user.id)
@@ -88,15 +94,21 @@ def test_userinfo_answers_get_and_post_with_claims_for_the_scope(
     got = client.get("/userinfo", headers=headers)
     posted = client.post("/userinfo", headers=headers)
     assert got.status_code == posted.status_code == 200
-    assert got.get_json() == posted.get_json() == {
-        "sub": str(user.id),
-        "name": "Ada Lovelace",
-        "email": USER_EMAIL,
-        "email_verified": True,
-    }
+    assert (
+        got.get_json()
+        == posted.get_json()
+        == {
+            "sub": str(user.id),
+            "name": "Ada Lovelace",
+            "email": USER_EMAIL,
+            "email_verified": True,
+        }
+    )
 
 
-def test_userinfo_with_openid_only_releases_just_the_subject(browser, client, confidential_client, user):
+def test_userinfo_with_openid_only_releases_just_the_subject(
+    browser, client, confidential_client, user
+):
     request = AuthorizationRequest(confidential_client.client_id, REDIRECT_URI, scope="openid")
     answer = query(browser.authorize(request, USER_EMAIL, USER_PASSWORD).headers["Location"])
     tokens = exchange(client, confidential_client, answer["code"], request.verifier).get_json()
@@ -127,8 +139,9 @@ def test_consent_is_asked_again_for_new_scopes_and_with_prompt_consent(
     browser.authorize(request, USER_EMAIL, USER_PASSWORD)
     for again in (
         AuthorizationRequest(confidential_client.client_id, REDIRECT_URI, scope="openid email"),
-        AuthorizationRequest(confidential_client.client_id, REDIRECT_URI, scope="openid",
-                             extra={"prompt": "consent"}),
+        AuthorizationRequest(
+            confidential_client.client_id, REDIRECT_URI, scope="openid", extra={"prompt": "consent"}
+        ),
     ):
         page = browser.follow(browser.get(again.url()), REDIRECT_URI)
         assert page.status_code == 200
@@ -146,7 +159,9 @@ def test_consent_page_names_the_client_and_describes_scopes(browser, confidentia
     assert 'name="decision" value="deny"' in html
 
 
-def test_denied_consent_returns_access_denied_with_state_and_iss(browser, confidential_client, user):
+def test_denied_consent_returns_access_denied_with_state_and_iss(
+    browser, confidential_client, user
+):
     request = AuthorizationRequest(confidential_client.client_id, REDIRECT_URI)
     response = browser.authorize(request, USER_EMAIL, USER_PASSWORD, decision="deny")
     answer = query(response.headers["Location"])
@@ -170,14 +185,22 @@ def test_form_post_response_mode_posts_code_state_and_iss(browser, confidential_
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
 
 
-def test_public_client_completes_the_flow_with_pkce_and_no_secret(browser, client, public_client, user):
+def test_public_client_completes_the_flow_with_pkce_and_no_secret(
+    browser, client, public_client, user
+):
     redirect_uri = public_client.redirect_uris[0]
     request = AuthorizationRequest(public_client.client_id, redirect_uri)
     answer = query(browser.authorize(request, USER_EMAIL, USER_PASSWORD).headers["Location"])
-    response = client.post("/token", data={
-        "grant_type": "authorization_code", "code": answer["code"], "redirect_uri": redirect_uri,
-        "client_id": public_client.client_id, "code_verifier": request.verifier,
-    })
+    response = client.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": answer["code"],
+            "redirect_uri": redirect_uri,
+            "client_id": public_client.client_id,
+            "code_verifier": request.verifier,
+        },
+    )
     assert response.status_code == 200, response.get_json()
     assert "id_token" in response.get_json()
 
@@ -187,8 +210,13 @@ def test_client_secret_post_authenticates_a_client_registered_for_it(app, browse
     secret = registered.plain_secret
     request = AuthorizationRequest(registered.client_id, REDIRECT_URI)
     answer = query(browser.authorize(request, USER_EMAIL, USER_PASSWORD).headers["Location"])
-    data = {"grant_type": "authorization_code", "code": answer["code"], "redirect_uri": REDIRECT_URI,
-            "code_verifier": request.verifier, "client_id": registered.client_id}
+    data = {
+        "grant_type": "authorization_code",
+        "code": answer["code"],
+        "redirect_uri": REDIRECT_URI,
+        "code_verifier": request.verifier,
+        "client_id": registered.client_id,
+    }
     basic = client.post("/token", data=data, auth=(registered.client_id, secret))
     assert basic.status_code == 401  # not its registered method
     posted = client.post("/token", data={**data, "client_secret": secret})

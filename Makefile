@@ -1,0 +1,29 @@
+# The two set-up commands: `make run` serves idp on the embedded default; `make test` tests it.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint install
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Apply migrations, make a key if there is none, seed the demo, serve on 127.0.0.1:5000.
+run: $(STAMP)
+	$(BIN)/idp db upgrade
+	$(BIN)/idp keys generate --if-missing
+	$(BIN)/idp demo
+	$(BIN)/idp serve
+
+## Install the test dependencies and run the whole suite (Postgres/Redis via IDP_TEST_* vars).
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .

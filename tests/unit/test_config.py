@@ -1,0 +1,63 @@
+"""Configuration: defaults, parsing and production refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from idp import create_app
+from idp.config import ConfigError, load_config
+
+STRONG_SECRET = "x" * 40
+
+
+def test_defaults_match_the_documented_lifetimes(monkeypatch):
+    for name in ("IDP_ISSUER", "IDP_ACCESS_TOKEN_TTL", "IDP_ID_TOKEN_TTL", "IDP_CODE_TTL"):
+        monkeypatch.delenv(name, raising=False)
+    config = load_config()
+    assert config.issuer == "http://127.0.0.1:5000"
+    assert (config.access_token_ttl, config.id_token_ttl, config.code_ttl) == (900, 900, 60)
+
+
+def test_environment_is_read_and_checked(monkeypatch):
+    monkeypatch.setenv("IDP_ACCESS_TOKEN_TTL", "300")
+    assert load_config().access_token_ttl == 300
+    monkeypatch.setenv("IDP_ACCESS_TOKEN_TTL", "soon")
+    with pytest.raises(ConfigError, match="IDP_ACCESS_TOKEN_TTL"):
+        load_config()
+
+
+def test_postgres_urls_use_psycopg2():
+    config = load_config({"database_url": "postgres://u@h/db"})
+    assert config.sqlalchemy_url == "postgresql+psycopg2://u@h/db"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"issuer": "https://id.example"}, "IDP_SECRET_KEY"),
+        ({"issuer": "https://id.example", "secret_key": "short"}, "IDP_SECRET_KEY"),
+        ({"issuer": "http://id.example", "secret_key": STRONG_SECRET}, "https"),
+    ],
+)
+def test_production_refuses_unsafe_settings(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config({"env": "production", **overrides})
+
+
+def test_production_refuses_to_start_without_a_signing_key(tmp_path, settings):
+    with pytest.raises(ConfigError, match="signing key"):
+        create_app(
+            {
+                **settings,
+                "env": "production",
+                "issuer": "https://id.example",
+                "secret_key": STRONG_SECRET,
+                "keys_dir": str(tmp_path),
+            }
+        )
+
+
+def test_https_issuer_makes_cookies_secure_and_host_prefixed(make_app):
+    app = make_app(issuer="https://id.example")
+    assert app.config["IDP"].session_cookie_name == "__Host-idp_session"
+    assert app.config["SESSION_COOKIE_SECURE"] is True
