@@ -102,15 +102,25 @@ def clients() -> None:
 
 @clients.command("create")
 @click.option("--name", required=True)
-@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True)
 @click.option("--post-logout-redirect-uri", "post_logout_redirect_uris", multiple=True)
 @click.option("--public", is_flag=True, help="A client that cannot keep a secret (uses PKCE).")
 @click.option("--grant-type", "grant_types", multiple=True)
 @click.option("--scope", default="openid profile email", show_default=True)
 @click.option(
-    "--auth-method", type=click.Choice(["client_secret_basic", "client_secret_post", "none"])
+    "--auth-method",
+    type=click.Choice(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]),
 )
 @click.option("--first-party", is_flag=True, help="Trusted app: skip the consent page.")
+@click.option("--jwks-uri", help="private_key_jwt: where the client publishes its keys.")
+@click.option(
+    "--jwks-file", type=click.File("r"), help="private_key_jwt: a JWKS file of public keys."
+)
+@click.option(
+    "--refresh-retry-window",
+    type=int,
+    help="Seconds a lost refresh response may be fetched again (default IDP_REFRESH_RETRY_WINDOW).",
+)
 @with_app
 def clients_create(
     name,
@@ -121,6 +131,9 @@ def clients_create(
     scope,
     auth_method,
     first_party,
+    jwks_uri,
+    jwks_file,
+    refresh_retry_window,
 ) -> None:
     """Register a client and print it as JSON (the secret is shown this once)."""
     from .services.clients import create_client, describe
@@ -134,8 +147,20 @@ def clients_create(
         scope=scope,
         auth_method=auth_method,
         first_party=first_party,
+        jwks=_read_jwks(jwks_file),
+        jwks_uri=jwks_uri,
+        refresh_retry_window=refresh_retry_window,
     )
     click.echo(json.dumps(describe(client, secret), indent=2))
+
+
+def _read_jwks(handle) -> dict | None:
+    if handle is None:
+        return None
+    try:
+        return json.load(handle)
+    except ValueError as exc:
+        raise click.ClickException(f"{handle.name} is not JSON") from exc
 
 
 @clients.command("list")
@@ -180,6 +205,52 @@ def users_create(email: str, name: str, roles: tuple[str, ...], password_stdin: 
         raise click.ClickException("no password on standard input")
     user = create_user(email, password, name=name, roles=list(roles) or None, email_verified=True)
     click.echo(json.dumps({"id": str(user.id), "email": user.email, "roles": user.roles}))
+
+
+@main.group()
+def audit() -> None:
+    """The audit log."""
+
+
+@audit.command("list")
+@click.option("--user", "user_ref", help="A user's email or id.")
+@click.option("--client", "client_id", help="A client_id.")
+@click.option("--type", "event_type", help="An event type, e.g. refresh_token_reuse.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@with_app
+def audit_list(
+    user_ref: str | None, client_id: str | None, event_type: str | None, limit: int
+) -> None:
+    """Print recent events, newest first, one JSON object per line."""
+    from .services import audit as audit_service
+    from .services import users as user_service
+
+    user_id = None
+    if user_ref:
+        user = user_service.find_by_email(user_ref) or user_service.get_user_by_subject(user_ref)
+        if user is None:
+            raise click.ClickException(f"no user {user_ref!r}")
+        user_id = user.id
+    if event_type and event_type not in audit_service.EVENT_TYPES:
+        raise click.ClickException(
+            f"unknown event type {event_type!r}; known: {', '.join(audit_service.EVENT_TYPES)}"
+        )
+    for event in audit_service.query(
+        user_id=user_id, client_id=client_id, event_type=event_type, limit=limit
+    ):
+        click.echo(
+            json.dumps(
+                {
+                    "occurred_at": event.occurred_at.isoformat(),
+                    "event_type": event.event_type,
+                    "user_id": str(event.user_id) if event.user_id else None,
+                    "client_id": event.client_id,
+                    "ip": event.ip,
+                    "user_agent": event.user_agent,
+                    "details": event.details,
+                }
+            )
+        )
 
 
 @main.command()

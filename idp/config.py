@@ -15,6 +15,8 @@ ACCESS_TOKEN_TTL_SECONDS = 15 * 60
 ID_TOKEN_TTL_SECONDS = 15 * 60
 AUTHORIZATION_CODE_TTL_SECONDS = 60
 INTERACTION_TTL_SECONDS = 15 * 60
+REFRESH_TOKEN_IDLE_TTL_SECONDS = 7 * 24 * 3600
+REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS = 30 * 24 * 3600
 SESSION_IDLE_TTL_SECONDS = 24 * 3600
 SESSION_ABSOLUTE_TTL_SECONDS = 14 * 24 * 3600
 METADATA_MAX_AGE_SECONDS = 300
@@ -38,6 +40,9 @@ class Config:
     access_token_ttl: int = ACCESS_TOKEN_TTL_SECONDS
     id_token_ttl: int = ID_TOKEN_TTL_SECONDS
     code_ttl: int = AUTHORIZATION_CODE_TTL_SECONDS
+    refresh_token_idle_ttl: int = REFRESH_TOKEN_IDLE_TTL_SECONDS
+    refresh_token_absolute_ttl: int = REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS
+    refresh_retry_window: int = 0  # seconds; 0 keeps rotation strict (RFC 9700 §4.14.2)
     interaction_ttl: int = INTERACTION_TTL_SECONDS
     session_idle_ttl: int = SESSION_IDLE_TTL_SECONDS
     session_absolute_ttl: int = SESSION_ABSOLUTE_TTL_SECONDS
@@ -69,6 +74,7 @@ class Config:
 
 _ENV_NAMES = {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL", "env": "IDP_ENV"}
 _INT_FIELDS = {f.name for f in fields(Config) if f.type == "int"}
+_MAY_BE_ZERO = {"refresh_retry_window"}
 
 
 def normalise_database_url(url: str) -> str:
@@ -115,7 +121,7 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
 def validate(config: Config) -> None:
     """Refuse settings that cannot work, and unsafe ones in production."""
     for name in _INT_FIELDS:
-        if getattr(config, name) <= 0:
+        if getattr(config, name) < (0 if name in _MAY_BE_ZERO else 1):
             raise ConfigError(f"IDP_{name.upper()} must be positive")
     if not config.issuer.startswith(("http://", "https://")):
         raise ConfigError(f"IDP_ISSUER must be an http(s) URL, got {config.issuer!r}")

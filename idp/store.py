@@ -20,6 +20,7 @@ class Store(Protocol):
     def put(self, key: str, value: str, ttl_seconds: int) -> None: ...
     def get(self, key: str) -> str | None: ...
     def take(self, key: str) -> str | None: ...
+    def add(self, key: str, value: str, ttl_seconds: int) -> bool: ...
     def delete(self, key: str) -> None: ...
     def ping(self) -> None: ...
 
@@ -56,6 +57,13 @@ class MemoryStore:
             value = self._live(key)
             self._items.pop(key, None)
             return value
+
+    def add(self, key: str, value: str, ttl_seconds: int) -> bool:
+        with self._lock:
+            if self._live(key) is not None:
+                return False
+            self._items[key] = (value, clock.now() + ttl_seconds)
+            return True
 
     def delete(self, key: str) -> None:
         with self._lock:
@@ -99,6 +107,9 @@ class RedisStore:
     def take(self, key: str) -> str | None:
         value = self._call("getdel", self._k(key))
         return value.decode() if value is not None else None
+
+    def add(self, key: str, value: str, ttl_seconds: int) -> bool:
+        return bool(self._call("set", self._k(key), value, ttl_seconds, None, True))
 
     def delete(self, key: str) -> None:
         self._call("delete", self._k(key))

@@ -1,17 +1,21 @@
 """The database models; importing this module registers every table."""
 
+from .audit import AuditEvent
 from .authorization_code import AuthorizationCode
 from .browser_session import BrowserSession
 from .client import Client, hash_client_secret
 from .consent import Consent
+from .token import RefreshToken
 from .user import BUILT_IN_ROLES, User
 
 __all__ = [
     "BUILT_IN_ROLES",
+    "AuditEvent",
     "AuthorizationCode",
     "BrowserSession",
     "Client",
     "Consent",
+    "RefreshToken",
     "User",
     "hash_client_secret",
 ]

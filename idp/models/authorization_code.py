@@ -26,6 +26,10 @@ class AuthorizationCode(db.Model, OAuth2AuthorizationCodeMixin):
     expires_at = mapped_column(UTCDateTime, nullable=False)
     used_at = mapped_column(UTCDateTime)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    # What the exchange issued, so a replayed code can revoke it (RFC 6749 §4.1.2).
+    access_jti = mapped_column(sa.String(64))
+    access_expires_at = mapped_column(UTCDateTime)
+    family_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
 
     def is_expired(self) -> bool:
         return self.expires_at <= utcnow()

@@ -7,6 +7,7 @@ import hmac
 
 import sqlalchemy as sa
 from authlib.integrations.sqla_oauth2 import OAuth2ClientMixin
+from authlib.oauth2.rfc6749 import list_to_scope, scope_to_list
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -30,7 +31,7 @@ class Client(db.Model, OAuth2ClientMixin):
 
     @property
     def is_public(self) -> bool:
-        return self.token_endpoint_auth_method == "none"  # noqa: S105 - a method name
+        return self.token_endpoint_auth_method == "none"
 
     @property
     def post_logout_redirect_uris(self) -> list[str]:
@@ -44,6 +45,17 @@ class Client(db.Model, OAuth2ClientMixin):
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         # One registered method for every endpoint that authenticates clients.
         return method == self.token_endpoint_auth_method
+
+    def get_allowed_scope(self, scope: str | None) -> str | None:
+        """The requested scope if the client may use all of it (the registered scope when
+        none is requested); None otherwise, which Authlib answers with invalid_scope."""
+        allowed = scope_to_list(self.scope) or []
+        if not scope:
+            return list_to_scope(allowed)
+        requested = list(dict.fromkeys(scope_to_list(scope)))
+        if not set(requested) <= set(allowed):
+            return None
+        return list_to_scope(requested)
 
     def get_default_redirect_uri(self) -> None:
         # redirect_uri is always required (OIDC Core §3.1.2.1): never guess one.

@@ -12,17 +12,21 @@ from authlib.oauth2.rfc6749 import (
     AccessDeniedError,
     InvalidGrantError,
     InvalidRequestError,
+    InvalidScopeError,
     grants,
 )
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 from flask import current_app
 
-from ..services import codes, users
+from .. import clock
+from ..extensions import db
+from ..services import audit, codes, retry, tokens, users
 from .claims import user_info
+from .client_auth import ALL_AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
 from .responses import RESPONSE_MODES, authorization_response
 
-CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+RETRY_WAIT_SECONDS = 5
 
 
 def compare_s256_code_challenge(code_verifier: str, code_challenge: str) -> bool:
@@ -50,7 +54,7 @@ class S256CodeChallenge(CodeChallenge):
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
+    TOKEN_ENDPOINT_AUTH_METHODS = ALL_AUTH_METHODS
     AUTHORIZATION_CODE_LENGTH = 43  # about 256 bits from Authlib's alphabet
     DEFAULT_RESPONSE_MODE = "query"
 
@@ -76,7 +80,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         codes.save_code(code, request, request.browser_session)
 
     def query_authorization_code(self, code, client):
-        return codes.find_code(code, client.client_id)
+        item = codes.find_code(code, client.client_id)
+        if item is None or item.is_expired():
+            return None
+        if item.used_at is not None:
+            tokens.revoke_code_grant(item)
+            return None
+        return item
 
     def delete_authorization_code(self, authorization_code):
         # Consumed atomically in authenticate_user; the used row stays for replay detection.
@@ -84,11 +94,132 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def authenticate_user(self, authorization_code):
         if not codes.consume_code(authorization_code):
+            # A concurrent exchange won the code: this one is a replay.
+            db.session.refresh(authorization_code)
+            tokens.revoke_code_grant(authorization_code)
             raise InvalidGrantError("The authorization code was already used.")
         user = users.get_user(authorization_code.user_id)
         if user is None or user.disabled:
             raise InvalidGrantError("The user of this code cannot sign in.")
         return user
+
+    def create_token_response(self):
+        status, token, headers = super().create_token_response()
+        code = self.request.authorization_code
+        audit.record(
+            "tokens_issued",
+            user_id=code.user_id,
+            client_id=code.client_id,
+            grant_type=self.GRANT_TYPE,
+            scope=token.get("scope"),
+            refresh_token="refresh_token" in token,
+        )
+        db.session.commit()
+        return status, token, headers
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    """Rotation on every use, reuse detection, and the optional retry window."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ALL_AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token):
+        row = tokens.find_refresh_token(refresh_token)
+        client = self.request.client
+        if row is None:
+            return None
+        if not row.check_client(client):
+            audit.record(
+                "refresh_token_foreign_client",
+                user_id=row.user_id,
+                client_id=client.client_id,
+                family_id=str(row.family_id),
+            )
+            db.session.commit()
+            return None
+        if row.revoked_at is not None or row.used_at is not None:
+            replay = self._recall_successor(row, wait=False)
+            if replay is None:
+                tokens.handle_reuse(row, client)
+                return None
+            self.request.retry_response = replay
+            return row
+        return None if row.is_expired() else row
+
+    def _recall_successor(self, row, wait: bool) -> dict | None:
+        """The first response to a lost-response retry, when the window allows one."""
+        window = tokens.retry_window(self.request.client)
+        if window <= 0 or row.revoked_at is not None:
+            return None
+        if row.used_at is not None and (clock.utcnow() - row.used_at).total_seconds() > window:
+            return None
+        return retry.recall(
+            self.request.form["refresh_token"],
+            retry.fingerprint(self.request.client.client_id, self.request.payload.scope),
+            RETRY_WAIT_SECONDS if wait else 0.5,
+        )
+
+    def authenticate_user(self, refresh_token):
+        user = users.get_user(refresh_token.user_id)
+        if user is None or user.disabled:
+            raise InvalidGrantError("The user of this token cannot sign in.")
+        return user
+
+    def revoke_old_credential(self, refresh_token):
+        # Marked used atomically before the successor was made.
+        return None
+
+    def create_token_response(self):
+        replay = getattr(self.request, "retry_response", None)
+        if replay is not None:
+            return 200, replay, self.TOKEN_RESPONSE_HEADER
+        presented = self.request.refresh_token
+        client = self.request.client
+        if not tokens.mark_used(presented):
+            # A concurrent refresh of the same token won the race.
+            db.session.refresh(presented)
+            replay = self._recall_successor(presented, wait=True)
+            if replay is not None:
+                return 200, replay, self.TOKEN_RESPONSE_HEADER
+            tokens.handle_reuse(presented, client)
+            raise InvalidGrantError("The refresh token was already used.")
+        status, token, headers = super().create_token_response()
+        window = tokens.retry_window(client)
+        if window > 0:
+            retry.remember(
+                self.request.form["refresh_token"],
+                retry.fingerprint(client.client_id, self.request.payload.scope),
+                token,
+                window,
+            )
+        audit.record(
+            "refresh_rotated",
+            user_id=presented.user_id,
+            client_id=client.client_id,
+            family_id=str(presented.family_id),
+            scope=token.get("scope"),
+        )
+        db.session.commit()
+        return status, token, headers
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """Service-to-service tokens: confidential clients only, `sub` is the client."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
+
+    def create_token_response(self):
+        client = self.request.client
+        scope = client.get_allowed_scope(self.request.payload.scope)
+        if scope is None:
+            raise InvalidScopeError()
+        token = self.generate_token(scope=scope, include_refresh_token=False)
+        audit.record(
+            "tokens_issued", client_id=client.client_id, grant_type=self.GRANT_TYPE, scope=scope
+        )
+        db.session.commit()
+        return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
 def validate_response_mode(grant, _result):
@@ -117,6 +248,18 @@ class IdpOpenIDCode(OpenIDCode):
             "aud": [client.get_client_id()],
             "exp": int(time.time()) + config.id_token_ttl,
         }
+
+    def get_compatible_claims(self, request) -> dict:
+        claims = super().get_compatible_claims(request)
+        refresh_token = request.refresh_token
+        if refresh_token is not None:
+            # OIDC Core §12.2: a refreshed ID token keeps the original authentication.
+            claims["auth_time"] = refresh_token.auth_time
+            if refresh_token.amr:
+                claims["amr"] = refresh_token.amr
+            if refresh_token.session_id:
+                claims["sid"] = str(refresh_token.session_id)
+        return claims
 
     def get_authorization_code_claims(self, authorization_code) -> dict:
         claims = super().get_authorization_code_claims(authorization_code)

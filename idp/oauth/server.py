@@ -8,18 +8,25 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProte
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
-from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oidc.core import UserInfoEndpoint
 from flask import Flask, current_app
 from flask import request as flask_request
 
-from ..services import clients
+from ..services import clients, tokens
+from . import client_auth
 from .claims import user_info
-from .grants import AuthorizationCodeGrant, IdpOpenIDCode, S256CodeChallenge
+from .endpoints import IntrospectionEndpoint, RevocationEndpoint
+from .grants import (
+    AuthorizationCodeGrant,
+    ClientCredentialsGrant,
+    IdpOpenIDCode,
+    RefreshTokenGrant,
+    S256CodeChallenge,
+)
 from .tokens import AccessTokenGenerator
 from .validators import AccessTokenValidator
 
-SCOPES_SUPPORTED = ["openid", "profile", "email"]
+SCOPES_SUPPORTED = ["openid", "profile", "email", "offline_access"]
 
 
 class IssuerRequest(OAuth2Request):
@@ -52,6 +59,10 @@ class IdpAuthorizationServer(AuthorizationServer):
         params = request if isinstance(request, Mapping) else None
         return IssuerRequest(current_app.config["IDP"].issuer, params)
 
+    def validate_requested_scope(self, scope):
+        # Scopes are checked per client (Client.get_allowed_scope), which is stricter.
+        return None
+
 
 class IdpUserInfoEndpoint(UserInfoEndpoint):
     def get_issuer(self) -> str:
@@ -64,42 +75,12 @@ class IdpUserInfoEndpoint(UserInfoEndpoint):
         return current_app.extensions["idp.keys"].signing_keyset("RS256")
 
 
-def _client_secret_basic(query_client, request):
-    try:
-        client_id, client_secret = extract_basic_authorization(request.headers)
-    except (UnicodeDecodeError, ValueError):
-        return None
-    return _check_secret(query_client, client_id, client_secret)
-
-
-def _client_secret_post(query_client, request):
-    return _check_secret(
-        query_client, request.form.get("client_id"), request.form.get("client_secret")
-    )
-
-
-def _check_secret(query_client, client_id, client_secret):
-    # One answer for an unknown client and a wrong secret.
-    if not client_id or not client_secret:
-        return None
-    client = query_client(client_id)
-    if client is not None and client.check_client_secret(client_secret):
-        return client
-    return None
-
-
-def _none(query_client, request):
-    client_id = request.form.get("client_id")
-    if not client_id or request.form.get("client_secret"):
-        return None
-    if request.headers.get("Authorization"):
-        return None
-    return query_client(client_id)
-
-
-def _save_token(token, request) -> None:
-    """Access tokens are self-contained JWTs; nothing is stored for them here."""
-    return None
+def _save_token(token: dict, request) -> None:
+    """Stage what a grant issued; the grant commits it with its audit record."""
+    if request.authorization_code is not None:
+        tokens.stage_code_exchange(request.authorization_code, token)
+    elif request.refresh_token is not None and "refresh_token" in token:
+        tokens.stage_successor(request.refresh_token, token)
 
 
 def init_oauth(app: Flask) -> None:
@@ -107,17 +88,21 @@ def init_oauth(app: Flask) -> None:
     config = app.config["IDP"]
     server = IdpAuthorizationServer()
     server.init_app(app, query_client=clients.find_client, save_token=_save_token)
-    server.scopes_supported = SCOPES_SUPPORTED
     server.register_token_generator(
-        "default", AccessTokenGenerator(config.issuer, config.access_token_ttl)
+        "default",
+        AccessTokenGenerator(
+            config.issuer,
+            config.access_token_ttl,
+            refresh_token_generator=lambda **_: tokens.new_refresh_token(),
+        ),
     )
-    server.register_client_auth_method("client_secret_basic", _client_secret_basic)
-    server.register_client_auth_method("client_secret_post", _client_secret_post)
-    server.register_client_auth_method("none", _none)
-    server.register_grant(
-        AuthorizationCodeGrant,
-        [S256CodeChallenge(required=True), IdpOpenIDCode(require_nonce=False)],
-    )
+    client_auth.register(server)
+    openid = IdpOpenIDCode(require_nonce=False)
+    server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), openid])
+    server.register_grant(RefreshTokenGrant, [openid])
+    server.register_grant(ClientCredentialsGrant)
+    server.register_endpoint(RevocationEndpoint)
+    server.register_endpoint(IntrospectionEndpoint)
     protector = ResourceProtector()
     protector.register_token_validator(AccessTokenValidator(config.issuer))
     server.register_endpoint(IdpUserInfoEndpoint(resource_protector=protector))

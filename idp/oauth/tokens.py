@@ -11,8 +11,13 @@ from flask import current_app
 class AccessTokenGenerator(JWTBearerTokenGenerator):
     """Authlib's RFC 9068 generator with our keys, lifetimes and claims."""
 
-    def __init__(self, issuer: str, access_token_ttl: int) -> None:
-        super().__init__(issuer=issuer, alg="RS256", expires_generator=self._expires_in)
+    def __init__(self, issuer: str, access_token_ttl: int, refresh_token_generator=None) -> None:
+        super().__init__(
+            issuer=issuer,
+            alg="RS256",
+            refresh_token_generator=refresh_token_generator,
+            expires_generator=self._expires_in,
+        )
         self._ttl = access_token_ttl
 
     def _expires_in(self, client, grant_type) -> int:

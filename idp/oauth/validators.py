@@ -1,4 +1,4 @@
-"""Bearer access-token validation for idp's own protected endpoints (userinfo)."""
+"""Access-token validation for idp's own endpoints (userinfo, revocation, introspection)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,21 @@ from authlib.oauth2.rfc9068 import JWTBearerTokenValidator
 from authlib.oauth2.rfc9068.claims import JWTAccessTokenClaims
 from flask import current_app
 
-from ..services import clients, users
+from .. import clock
+from ..services import blocklist, clients, users
 
 ACCEPTED_ALGS = ("RS256", "ES256")
 
 
 class AccessToken(JWTAccessTokenClaims):
-    """Validated access-token claims, with the lookups Authlib's endpoints expect."""
+    """Signature-checked access-token claims, with the lookups Authlib's endpoints expect."""
 
     @property
     def scope(self) -> str:
         return self.get("scope") or ""
+
+    def get_scope(self) -> str:
+        return self.scope
 
     def get_client(self):
         return clients.find_client(self.get("client_id"))
@@ -27,6 +31,23 @@ class AccessToken(JWTAccessTokenClaims):
         if user is None or user.disabled:
             raise InvalidTokenError(description="The user of this token cannot be served.")
         return user
+
+    def check_client(self, client) -> bool:
+        return self.get("client_id") == client.get_client_id()
+
+    def is_audience(self, client_id: str) -> bool:
+        aud = self.get("aud")
+        return client_id == aud or (isinstance(aud, list) and client_id in aud)
+
+    def validate(self, now=None, leeway=0):
+        super().validate(now=clock.now() if now is None else now, leeway=leeway)
+
+    def is_expired(self) -> bool:
+        return int(self.get("exp", 0)) <= clock.now()
+
+    def is_revoked(self) -> bool:
+        """Blocklisted; raises StoreUnavailable when that cannot be known (fail closed)."""
+        return blocklist.is_blocked(self["jti"])
 
 
 class AccessTokenValidator(JWTBearerTokenValidator):
@@ -50,4 +71,20 @@ class AccessTokenValidator(JWTBearerTokenValidator):
         if not token_string or len(token_string) > 8192:
             raise InvalidTokenError()
         claims = super().authenticate_token(token_string)
+        if claims.header.get("typ", "").lower() not in ("at+jwt", "application/at+jwt"):
+            raise InvalidTokenError()
         return AccessToken(claims, claims.header, claims.options)
+
+    def validate_token(self, token, scopes, request, **kwargs):
+        super().validate_token(token, scopes, request, **kwargs)
+        if token.is_revoked():
+            raise InvalidTokenError(description="The access token was revoked.")
+
+
+def read_access_token(token_string: str) -> AccessToken | None:
+    """Return the claims of an access token idp signed (any state), else None."""
+    validator = AccessTokenValidator(current_app.config["IDP"].issuer)
+    try:
+        return validator.authenticate_token(token_string)
+    except InvalidTokenError:
+        return None

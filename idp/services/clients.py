@@ -8,12 +8,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import scope_to_list
+from joserfc.jwk import KeySet
 
 from ..extensions import db
 from ..models import AuthorizationCode, Client, Consent, hash_client_secret
 
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
-GRANT_TYPES = ("authorization_code", "refresh_token")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")
+MAX_RETRY_WINDOW_SECONDS = 60
 DEFAULT_SCOPE = "openid profile email"
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
@@ -50,21 +53,26 @@ def create_client(
     scope: str = DEFAULT_SCOPE,
     auth_method: str | None = None,
     first_party: bool = False,
+    jwks: dict | None = None,
+    jwks_uri: str | None = None,
+    refresh_retry_window: int | None = None,
 ) -> tuple[Client, str | None]:
-    """Register a client; return it and its secret (None for public clients)."""
+    """Register a client; return it and its secret (None when it has no secret)."""
     if not name.strip():
         raise ClientError("a client name is required")
-    if not redirect_uris:
-        raise ClientError("at least one redirect URI is required")
     auth_method = auth_method or ("none" if public else "client_secret_basic")
     if auth_method not in AUTH_METHODS:
         raise ClientError(f"token_endpoint_auth_method must be one of {', '.join(AUTH_METHODS)}")
     if public != (auth_method == "none"):
         raise ClientError("public clients use auth method 'none'; confidential clients do not")
-    grant_types = list(dict.fromkeys(grant_types or GRANT_TYPES))
+    grant_types = list(dict.fromkeys(grant_types or DEFAULT_GRANT_TYPES))
     unknown = [g for g in grant_types if g not in GRANT_TYPES]
     if unknown:
         raise ClientError(f"unsupported grant type {unknown[0]!r}")
+    if public and "client_credentials" in grant_types:
+        raise ClientError("public clients cannot use the client_credentials grant")
+    if "authorization_code" in grant_types and not redirect_uris:
+        raise ClientError("at least one redirect URI is required")
     metadata: dict[str, Any] = {
         "client_name": name.strip(),
         "redirect_uris": [validate_redirect_uri(u) for u in redirect_uris],
@@ -73,11 +81,22 @@ def create_client(
             for u in post_logout_redirect_uris or []
         ],
         "grant_types": grant_types,
-        "response_types": ["code"],
+        "response_types": ["code"] if "authorization_code" in grant_types else [],
         "scope": " ".join(dict.fromkeys(scope_to_list(scope) or [])),
         "token_endpoint_auth_method": auth_method,
     }
-    secret = None if public else secrets.token_urlsafe(32)
+    if auth_method == "private_key_jwt":
+        metadata.update(_validate_client_keys(jwks, jwks_uri))
+    elif jwks or jwks_uri:
+        raise ClientError("jwks and jwks_uri are only for private_key_jwt clients")
+    if refresh_retry_window is not None:
+        if not 0 <= refresh_retry_window <= MAX_RETRY_WINDOW_SECONDS:
+            raise ClientError(
+                f"refresh_retry_window must be 0 to {MAX_RETRY_WINDOW_SECONDS} seconds"
+            )
+        metadata["refresh_retry_window"] = refresh_retry_window
+    has_secret = auth_method in ("client_secret_basic", "client_secret_post")
+    secret = secrets.token_urlsafe(32) if has_secret else None
     client = Client(
         client_id=secrets.token_urlsafe(18),
         client_secret=hash_client_secret(secret) if secret else None,
@@ -88,6 +107,25 @@ def create_client(
     db.session.add(client)
     db.session.commit()
     return client, secret
+
+
+def _validate_client_keys(jwks: dict | None, jwks_uri: str | None) -> dict[str, Any]:
+    """private_key_jwt clients register public keys, inline or by https URI."""
+    if bool(jwks) == bool(jwks_uri):
+        raise ClientError("private_key_jwt clients register exactly one of jwks or jwks_uri")
+    if jwks_uri:
+        parts = urlsplit(jwks_uri)
+        loopback = parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+        if not (parts.scheme == "https" or loopback) or not parts.netloc:
+            raise ClientError(f"jwks_uri must be an https URL: {jwks_uri!r}")
+        return {"jwks_uri": jwks_uri}
+    try:
+        keys = KeySet.import_key_set(jwks)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ClientError("jwks is not a valid JSON Web Key Set") from exc
+    if not keys.keys or any(key.is_private for key in keys.keys):
+        raise ClientError("jwks must hold public keys only")
+    return {"jwks": {"keys": [key.as_dict(private=False) for key in keys.keys]}}
 
 
 def find_client(client_id: str | None) -> Client | None:

@@ -11,6 +11,7 @@ from flask import current_app
 from ..extensions import db
 from ..models import AuthorizationCode, BrowserSession
 from ..models.base import utcnow
+from . import audit
 
 
 def _hash(code: str) -> str:
@@ -37,24 +38,26 @@ def save_code(code: str, request: OAuth2Request, session: BrowserSession) -> Aut
         expires_at=utcnow() + timedelta(seconds=config.code_ttl),
     )
     db.session.add(item)
+    audit.record("code_issued", user_id=item.user_id, client_id=item.client_id, scope=item.scope)
     db.session.commit()
     return item
 
 
 def find_code(code: str, client_id: str) -> AuthorizationCode | None:
-    """Return the unexpired, unused code issued to this client, else None."""
+    """Return the code issued to this client whatever its state, else None."""
     if not code or len(code) > 256:
         return None
-    item = db.session.execute(
+    return db.session.execute(
         db.select(AuthorizationCode).filter_by(code=_hash(code), client_id=client_id)
     ).scalar_one_or_none()
-    if item is None or item.used_at is not None or item.is_expired():
-        return None
-    return item
 
 
 def consume_code(item: AuthorizationCode) -> bool:
-    """Mark the code used; True for exactly one caller across all processes."""
+    """Mark the code used; True for exactly one caller across all processes.
+
+    Not committed here: what the exchange issues is staged in the same transaction, so a
+    concurrent exchange waits on the row lock and then finds the tokens to revoke.
+    """
     now = utcnow()
     result = db.session.execute(
         db.update(AuthorizationCode)
@@ -66,7 +69,6 @@ def consume_code(item: AuthorizationCode) -> bool:
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
     return result.rowcount == 1
 
 

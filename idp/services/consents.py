@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 from authlib.oauth2.rfc6749 import scope_to_list
 
 from ..extensions import db
 from ..models import Consent
-
-log = logging.getLogger("idp.security")
+from . import audit
 
 
 def granted_scopes(user_id, client_id: str) -> set[str]:
@@ -35,8 +32,5 @@ def grant(user_id, client_id: str, scope: str | None) -> None:
         db.session.add(consent)
     merged = list(dict.fromkeys((scope_to_list(consent.scope) or []) + requested))
     consent.scope = " ".join(merged)
+    audit.record("consent_granted", user_id=user_id, client_id=client_id, scope=consent.scope)
     db.session.commit()
-    log.info(
-        "consent granted",
-        extra={"event": "consent_granted", "user_id": str(user_id), "client_id": client_id},
-    )

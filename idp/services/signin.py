@@ -12,6 +12,7 @@ from flask import current_app
 from ..extensions import db
 from ..models import BrowserSession, User
 from ..models.base import utcnow
+from . import audit, users
 
 log = logging.getLogger("idp.security")
 LAST_SEEN_RESOLUTION = timedelta(seconds=60)
@@ -38,9 +39,16 @@ def start_session(
         last_seen_at=now,
     )
     db.session.add(session)
+    audit.record("login_success", user_id=user.id, amr=amr)
     db.session.commit()
-    log.info("signed in", extra={"event": "login_success", "user_id": str(user.id)})
     return session, token
+
+
+def record_failed_sign_in(email: str) -> None:
+    """Audit a failed sign-in (never the password); the user id only when the email is known."""
+    user = users.find_by_email(email) if len(email) <= 320 else None
+    audit.record("login_failure", user_id=user.id if user else None)
+    db.session.commit()
 
 
 def find_session(token: str | None) -> BrowserSession | None:

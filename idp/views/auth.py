@@ -40,7 +40,7 @@ def login():
 
     user = users.authenticate(email, request.form.get("password", ""))
     if user is None:
-        log.info("sign-in failed", extra={"event": "login_failure", "ip": context.client_ip()})
+        signin.record_failed_sign_in(email)
         return _login_page(ix, email, error=SIGN_IN_FAILED, status=401)
 
     previous = context.current_session()

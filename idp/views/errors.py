@@ -9,6 +9,8 @@ from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from ..store import StoreUnavailable
+
 log = logging.getLogger("idp")
 API_PREFIXES = (
     "/token",
@@ -60,6 +62,16 @@ def init_app(app: Flask) -> None:
             code = "invalid_request" if exc.code and exc.code < 500 else "server_error"
             return _api_error(code, exc.description or exc.name, exc.code or 500)
         return error_page(exc.description or exc.name, exc.code or 500)
+
+    @app.errorhandler(StoreUnavailable)
+    def store_down(exc: StoreUnavailable):
+        # Revocation state is unknown: refuse rather than answer "active" (fail closed).
+        log.error("short-lived store unavailable on %s: %s", request.path, exc)
+        if wants_json():
+            return _api_error(
+                "temporarily_unavailable", "The server cannot check revocation right now.", 503
+            )
+        return error_page("The service is briefly unavailable. Please try again shortly.", 503)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -77,14 +77,6 @@ def _authorize(params: Mapping[str, str] | None, ix: Interaction | None):
         return _error_response(error, data)
     if ix is not None:
         interaction.finish(ix)
-    log.info(
-        "authorization code issued",
-        extra={
-            "event": "code_issued",
-            "client_id": grant.request.client.client_id,
-            "user_id": str(user.id),
-        },
-    )
     return server.handle_response(status, body, headers)
 
 
@@ -109,3 +101,15 @@ def issue_token():
 @csrf.exempt
 def userinfo():
     return _server().create_endpoint_response("userinfo")
+
+
+@bp.post("/revoke")
+@csrf.exempt
+def revoke_token():
+    return _server().create_endpoint_response("revocation")
+
+
+@bp.post("/introspect")
+@csrf.exempt
+def introspect_token():
+    return _server().create_endpoint_response("introspection")

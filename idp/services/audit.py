@@ -1,0 +1,73 @@
+"""The audit log: what happened, to whom, from where. Never a token, secret or password."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from flask import has_request_context, request
+
+from ..extensions import db
+from ..models import AuditEvent
+
+log = logging.getLogger("idp.security")
+
+EVENT_TYPES = (
+    "login_success",
+    "login_failure",
+    "consent_granted",
+    "code_issued",
+    "code_replay",
+    "tokens_issued",
+    "refresh_rotated",
+    "refresh_token_reuse",
+    "refresh_token_foreign_client",
+    "token_revoked",
+)
+
+
+def record(event_type: str, user_id=None, client_id: str | None = None, **details: Any) -> None:
+    """Stage an audit event in the current transaction; the use case commits it."""
+    ip = user_agent = ""
+    if has_request_context():
+        ip = (request.remote_addr or "")[:64]
+        user_agent = (request.user_agent.string or "")[:512]
+    db.session.add(
+        AuditEvent(
+            event_type=event_type,
+            user_id=user_id,
+            client_id=client_id,
+            ip=ip,
+            user_agent=user_agent,
+            details=details,
+        )
+    )
+    log.info(
+        event_type,
+        extra={"event": event_type, "user_id": str(user_id or ""), "client_id": client_id or ""},
+    )
+
+
+def query(
+    user_id=None,
+    client_id: str | None = None,
+    event_type: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+) -> list[AuditEvent]:
+    """Return matching events, newest first."""
+    statement = db.select(AuditEvent)
+    if user_id is not None:
+        statement = statement.filter_by(user_id=user_id)
+    if client_id:
+        statement = statement.filter_by(client_id=client_id)
+    if event_type:
+        statement = statement.filter_by(event_type=event_type)
+    if since is not None:
+        statement = statement.where(AuditEvent.occurred_at >= since)
+    if until is not None:
+        statement = statement.where(AuditEvent.occurred_at < until)
+    statement = statement.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+    return list(db.session.execute(statement.limit(limit)).scalars())

@@ -1,0 +1,216 @@
+"""The refresh side of the token lifecycle: families, atomic rotation, reuse, revocation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from authlib.oauth2.rfc6749 import scope_to_list
+from flask import current_app
+from joserfc import jws
+
+from ..extensions import db
+from ..models import AuthorizationCode, Client, RefreshToken
+from ..models.base import utcnow
+from . import audit, blocklist
+
+OFFLINE_SCOPE = "offline_access"
+
+
+def new_refresh_token() -> str:
+    """256 bits of randomness."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def access_token_claims(access_token: str) -> dict:
+    """The claims of an access token idp just signed (no need to verify our own signature)."""
+    return json.loads(jws.extract_compact(access_token.encode()).payload)
+
+
+def _access_fields(access_token: str | None) -> dict:
+    if not access_token:
+        return {}
+    claims = access_token_claims(access_token)
+    return {
+        "access_jti": claims["jti"],
+        "access_expires_at": datetime.fromtimestamp(claims["exp"], UTC),
+    }
+
+
+def retry_window(client: Client) -> int:
+    """Seconds a lost refresh response may be fetched again: per client, else global."""
+    per_client = client.client_metadata.get("refresh_retry_window")
+    if per_client is not None:
+        return int(per_client)
+    return current_app.config["IDP"].refresh_retry_window
+
+
+def find_refresh_token(value: str | None) -> RefreshToken | None:
+    if not value or len(value) > 256:
+        return None
+    return db.session.execute(
+        db.select(RefreshToken).filter_by(token_hash=hash_token(value))
+    ).scalar_one_or_none()
+
+
+def stage_code_exchange(code: AuthorizationCode, token: dict) -> None:
+    """Record what the code's exchange issued and start a refresh family if one was issued."""
+    fields = _access_fields(token.get("access_token"))
+    code.access_jti = fields.get("access_jti")
+    code.access_expires_at = fields.get("access_expires_at")
+    if "refresh_token" not in token:
+        return
+    config = current_app.config["IDP"]
+    now = utcnow()
+    family_id = uuid.uuid4()
+    code.family_id = family_id
+    scope = token.get("scope") or code.scope
+    db.session.add(
+        RefreshToken(
+            token_hash=hash_token(token["refresh_token"]),
+            family_id=family_id,
+            client_id=code.client_id,
+            user_id=code.user_id,
+            session_id=code.session_id,
+            offline=OFFLINE_SCOPE in (scope_to_list(scope) or []),
+            scope=scope,
+            auth_time=code.auth_time,
+            amr=code.get_amr() or [],
+            issued_at=now,
+            expires_at=now + timedelta(seconds=config.refresh_token_idle_ttl),
+            family_expires_at=now + timedelta(seconds=config.refresh_token_absolute_ttl),
+            **fields,
+        )
+    )
+
+
+def mark_used(presented: RefreshToken) -> bool:
+    """Atomically claim the token for rotation; True for exactly one caller anywhere.
+
+    Not committed here: the successor is staged in the same transaction, so a concurrent
+    refresh waits on the row lock and then sees it used.
+    """
+    now = utcnow()
+    result = db.session.execute(
+        db.update(RefreshToken)
+        .where(
+            RefreshToken.id == presented.id,
+            RefreshToken.used_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+            RefreshToken.expires_at > now,
+            RefreshToken.family_expires_at > now,
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def stage_successor(presented: RefreshToken, token: dict) -> RefreshToken:
+    """Add the next token of the family; the idle deadline moves, the absolute one does not."""
+    config = current_app.config["IDP"]
+    now = utcnow()
+    successor = RefreshToken(
+        token_hash=hash_token(token["refresh_token"]),
+        family_id=presented.family_id,
+        parent_id=presented.id,
+        client_id=presented.client_id,
+        user_id=presented.user_id,
+        session_id=presented.session_id,
+        offline=presented.offline,
+        scope=token.get("scope") or presented.scope,
+        auth_time=presented.auth_time,
+        amr=presented.amr,
+        issued_at=now,
+        expires_at=min(
+            now + timedelta(seconds=config.refresh_token_idle_ttl), presented.family_expires_at
+        ),
+        family_expires_at=presented.family_expires_at,
+        **_access_fields(token.get("access_token")),
+    )
+    db.session.add(successor)
+    return successor
+
+
+def revoke_family(family_id: uuid.UUID) -> int:
+    """Revoke every token of the family and blocklist its still-valid access tokens."""
+    now = utcnow()
+    rows = db.session.execute(
+        db.select(RefreshToken.access_jti, RefreshToken.access_expires_at).where(
+            RefreshToken.family_id == family_id,
+            RefreshToken.access_jti.is_not(None),
+            RefreshToken.access_expires_at > now,
+        )
+    ).all()
+    for jti, expires_at in rows:
+        blocklist.block(jti, expires_at)
+    result = db.session.execute(
+        db.update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
+def handle_reuse(presented: RefreshToken, client: Client) -> None:
+    """A used or revoked token came back: revoke the family and say so in the audit log."""
+    revoked = revoke_family(presented.family_id)
+    audit.record(
+        "refresh_token_reuse",
+        user_id=presented.user_id,
+        client_id=client.client_id,
+        family_id=str(presented.family_id),
+        tokens_revoked=revoked,
+    )
+    db.session.commit()
+
+
+def revoke_code_grant(code: AuthorizationCode) -> None:
+    """A replayed code: revoke what its first exchange issued (RFC 6749 §4.1.2)."""
+    if code.access_jti and code.access_expires_at and code.access_expires_at > utcnow():
+        blocklist.block(code.access_jti, code.access_expires_at)
+    if code.family_id:
+        revoke_family(code.family_id)
+    audit.record("code_replay", user_id=code.user_id, client_id=code.client_id)
+    db.session.commit()
+
+
+def revoke_refresh_token(presented: RefreshToken, client: Client) -> None:
+    """RFC 7009 for a refresh token: the family stops working from here on."""
+    revoked = revoke_family(presented.family_id)
+    audit.record(
+        "token_revoked",
+        user_id=presented.user_id,
+        client_id=client.client_id,
+        token_type="refresh_token",
+        family_id=str(presented.family_id),
+        tokens_revoked=revoked,
+    )
+    db.session.commit()
+
+
+def revoke_access_token(claims: dict, client: Client) -> None:
+    """RFC 7009 for an access token: blocklisted for the rest of its lifetime."""
+    blocklist.block(claims["jti"], claims["exp"])
+    audit.record(
+        "token_revoked",
+        user_id=_uuid_or_none(claims.get("sub")),
+        client_id=client.client_id,
+        token_type="access_token",
+    )
+    db.session.commit()
+
+
+def _uuid_or_none(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
