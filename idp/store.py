@@ -119,8 +119,11 @@ class RedisStore:
 
     def delete_prefix(self) -> None:
         """Remove every key under this store's prefix (test clean-up)."""
-        for key in self._redis.scan_iter(match=self._prefix + "*", count=500):
-            self._redis.delete(key)
+        try:
+            for key in self._redis.scan_iter(match=self._prefix + "*", count=500):
+                self._redis.delete(key)
+        except self._errors as exc:
+            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
 
 
 def create_store(redis_url: str, prefix: str) -> Store:

@@ -154,3 +154,17 @@ def test_production_mode_refuses_unsafe_settings(idp):
     result = idp("clients", "list", IDP_ENV="production")
     assert result.exit_code != 0
     assert result.output == "Error: IDP_ISSUER must be an https URL in production\n"
+
+
+def test_audit_list_shows_recent_events_filtered_by_user_and_type(idp, browser, user):
+    browser.sign_in(USER_EMAIL, "wrong password")
+    browser.sign_in(USER_EMAIL, USER_PASSWORD)
+    result = idp("audit", "list", "--user", USER_EMAIL)
+    events = [json.loads(line) for line in result.output.splitlines()]
+    assert [e["event_type"] for e in events] == ["login_success", "login_failure"]
+    assert all(e["user_id"] == str(user.id) for e in events)
+    assert USER_PASSWORD not in result.output and "wrong password" not in result.output
+    failures = idp("audit", "list", "--type", "login_failure").output.splitlines()
+    assert len(failures) == 1
+    assert idp("audit", "list", "--type", "nonsense").exit_code != 0
+    assert idp("audit", "list", "--user", "nobody@example.com").exit_code != 0

@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import re
-import threading
 from urllib.parse import urljoin
 
-import pytest
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from werkzeug.serving import make_server
 
 from ..conftest import USER_EMAIL, USER_PASSWORD, make_client
 
 RP_REDIRECT_URI = "http://127.0.0.1:8765/callback"
-
-
-@pytest.fixture
-def live_server(make_app):
-    """Serve a fresh app on a random loopback port; the issuer is that address."""
-    server = make_server("127.0.0.1", 0, None, threaded=True)
-    issuer = f"http://127.0.0.1:{server.server_port}"
-    server.app = make_app(issuer=issuer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.app, issuer
-    server.shutdown()
-    thread.join(timeout=5)
 
 
 def _browser_login(start_url: str, redirect_uri: str) -> str:
