@@ -19,7 +19,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     from .oauth.keys import KeyRing
     from .oauth.server import init_oauth
     from .store import create_store
-    from .views import auth, consent, discovery, errors, oauth, security
+    from .views import account, auth, consent, discovery, errors, mfa, oauth, ratelimits, security
 
     settings = config if isinstance(config, Config) else load_config(config)
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"))
@@ -49,8 +49,9 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
             f"no active signing key in {settings.keys_dir}; run 'idp keys generate' first"
         )
     init_oauth(app)
-    for blueprint in (oauth.bp, discovery.bp, auth.bp, consent.bp):
+    for blueprint in (oauth.bp, discovery.bp, auth.bp, consent.bp, account.bp, mfa.bp):
         app.register_blueprint(blueprint)
     errors.init_app(app)
+    ratelimits.init_app(app)
     security.init_app(app)
     return app

@@ -47,6 +47,20 @@ class Config:
     session_idle_ttl: int = SESSION_IDLE_TTL_SECONDS
     session_absolute_ttl: int = SESSION_ABSOLUTE_TTL_SECONDS
     metadata_max_age: int = METADATA_MAX_AGE_SECONDS
+    registration_enabled: bool = True
+    require_verified_email: bool = False  # refuse sign-in until the address is verified
+    totp_key: str = ""  # encrypts TOTP secrets at rest; empty: derived from the secret key
+    rate_limit_enabled: bool = True
+    rate_limit_login: str = "30/minute"  # per IP
+    rate_limit_login_account: str = "10/minute"  # per email address
+    rate_limit_mfa: str = "10/minute"  # per IP
+    rate_limit_register: str = "10/hour"  # per IP
+    rate_limit_email: str = "5/hour"  # resend and reset links, per email address
+    rate_limit_token: str = "100/second"  # token, revocation, introspection, per IP
+    # smtp://[user:pass@]host:port[?starttls=1] or smtps://...; empty writes to the outbox.
+    smtp_url: str = field(default="", repr=False)  # may hold a password
+    mail_from: str = "idp <no-reply@localhost>"
+    outbox_dir: str = ""  # empty means instance/outbox/
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -74,6 +88,9 @@ class Config:
 
 _ENV_NAMES = {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL", "env": "IDP_ENV"}
 _INT_FIELDS = {f.name for f in fields(Config) if f.type == "int"}
+_BOOL_FIELDS = {f.name for f in fields(Config) if f.type == "bool"}
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 _MAY_BE_ZERO = {"refresh_retry_window"}
 
 
@@ -95,7 +112,11 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
         raw = os.environ.get(env_name)
         if raw is None or raw == "":
             continue
-        if f.name in _INT_FIELDS:
+        if f.name in _BOOL_FIELDS:
+            if raw.lower() not in _TRUE + _FALSE:
+                raise ConfigError(f"{env_name} must be true or false, got {raw!r}")
+            values[f.name] = raw.lower() in _TRUE
+        elif f.name in _INT_FIELDS:
             try:
                 values[f.name] = int(raw)
             except ValueError:
@@ -132,3 +153,14 @@ def validate(config: Config) -> None:
             raise ConfigError("IDP_SECRET_KEY must be at least 32 characters in production")
         if not config.https:
             raise ConfigError("IDP_ISSUER must be an https URL in production")
+        if not config.smtp_url:
+            raise ConfigError(
+                "IDP_SMTP_URL must be set in production (mail would stay in the outbox)"
+            )
+    if config.smtp_url:
+        from .services.mail import MailError, parse_smtp_url
+
+        try:
+            parse_smtp_url(config.smtp_url)
+        except MailError as exc:
+            raise ConfigError(f"IDP_SMTP_URL is not usable: {exc}") from None

@@ -117,6 +117,9 @@ class RedisStore:
     def ping(self) -> None:
         self._call("ping")
 
+    def close(self) -> None:
+        self._redis.close()
+
     def delete_prefix(self) -> None:
         """Remove every key under this store's prefix (test clean-up)."""
         try:

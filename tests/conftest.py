@@ -98,6 +98,13 @@ def settings(database_url, redis_url, keys_dir):
         "redis_prefix": f"idp-test-{secrets.token_hex(6)}:",
         "keys_dir": keys_dir,
         "testing": True,
+        # Generous limits so flows are not throttled; rate-limit tests lower them.
+        "rate_limit_login": "1000/minute",
+        "rate_limit_login_account": "1000/minute",
+        "rate_limit_mfa": "1000/minute",
+        "rate_limit_register": "1000/minute",
+        "rate_limit_email": "1000/minute",
+        "rate_limit_token": "1000/second",
     }
 
 
@@ -125,6 +132,7 @@ def make_app(settings, migrated):
 
     yield factory
     clock.reset()
+    _delete_rate_limit_keys(settings)
     for app in built:
         with app.app_context():
             with db.engine.begin() as conn:
@@ -134,7 +142,24 @@ def make_app(settings, migrated):
             if hasattr(store, "delete_prefix"):
                 with contextlib.suppress(StoreUnavailable):  # an app pointed at a dead Redis
                     store.delete_prefix()
+                store.close()
+            for limiter in app.extensions.get("limiter", ()):
+                pool = getattr(getattr(limiter.storage, "storage", None), "connection_pool", None)
+                if pool is not None:  # Redis storage; memory storage holds no sockets
+                    pool.disconnect()
             db.engine.dispose()
+
+
+def _delete_rate_limit_keys(settings) -> None:
+    """Flask-Limiter writes its own keys (LIMITS:LIMITER/<prefix>...): remove ours."""
+    if not settings["redis_url"]:
+        return
+    import redis
+
+    client = redis.Redis.from_url(settings["redis_url"])
+    for key in client.scan_iter(match=f"LIMITS:LIMITER/{settings['redis_prefix']}*", count=500):
+        client.delete(key)
+    client.close()
 
 
 @pytest.fixture
@@ -193,3 +218,61 @@ def live_server(make_app):
     yield server.app, issuer
     server.shutdown()
     thread.join(timeout=5)
+
+
+class Mailbox:
+    """Messages received by a real SMTP server on loopback."""
+
+    def __init__(self) -> None:
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        import email
+        from email import policy
+
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+    def wait_for(self, count: int = 1, timeout: float = 10.0):
+        """Wait until `count` messages arrived (delivery runs in a background thread)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(self.messages) >= count, f"expected {count} messages, got {len(self.messages)}"
+        return self.messages[count - 1]
+
+    def text(self, message) -> str:
+        return message.get_body(preferencelist=("plain",)).get_content()
+
+    def link(self, message) -> str:
+        import re
+
+        return re.search(r"https?://\S+", self.text(message)).group(0)
+
+
+@pytest.fixture
+def mailbox():
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    box.port = port
+    yield box
+    from idp.services.accounts import wait_for_mail
+
+    wait_for_mail()
+    controller.stop()
+
+
+@pytest.fixture
+def mail_app(make_app, mailbox):
+    """An app that delivers mail to the loopback SMTP server."""
+    return make_app(smtp_url=f"smtp://127.0.0.1:{mailbox.port}")

@@ -1,5 +1,6 @@
 """The database models; importing this module registers every table."""
 
+from .account_token import AccountToken, RecoveryCode
 from .audit import AuditEvent
 from .authorization_code import AuthorizationCode
 from .browser_session import BrowserSession
@@ -10,11 +11,13 @@ from .user import BUILT_IN_ROLES, User
 
 __all__ = [
     "BUILT_IN_ROLES",
+    "AccountToken",
     "AuditEvent",
     "AuthorizationCode",
     "BrowserSession",
     "Client",
     "Consent",
+    "RecoveryCode",
     "RefreshToken",
     "User",
     "hash_client_secret",

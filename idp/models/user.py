@@ -25,6 +25,18 @@ class User(db.Model):
     roles: Mapped[list] = mapped_column(JSONValue, default=lambda: ["user"])
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     disabled: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    # Access tokens issued before this instant are refused (password reset, sign-out
+    # everywhere, disabling): a per-user "not before" that needs no blocklist entry.
+    tokens_valid_after = mapped_column(UTCDateTime)
+    # TOTP (RFC 6238): the secret encrypted with IDP_TOTP_KEY; the last accepted time step
+    # so a code cannot be used twice.
+    totp_secret: Mapped[str | None] = mapped_column(sa.Text)
+    totp_enabled_at = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+
+    @property
+    def mfa_enabled(self) -> bool:
+        return self.totp_enabled_at is not None
 
     def get_user_id(self) -> str:
         """Authlib's hook: the stable `sub`."""

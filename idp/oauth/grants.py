@@ -22,6 +22,7 @@ from flask import current_app
 from .. import clock
 from ..extensions import db
 from ..services import audit, codes, retry, tokens, users
+from ..services.mfa import acr_for
 from .claims import user_info
 from .client_auth import ALL_AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
 from .responses import RESPONSE_MODES, authorization_response
@@ -257,6 +258,7 @@ class IdpOpenIDCode(OpenIDCode):
             claims["auth_time"] = refresh_token.auth_time
             if refresh_token.amr:
                 claims["amr"] = refresh_token.amr
+            claims["acr"] = acr_for(refresh_token.amr)
             if refresh_token.session_id:
                 claims["sid"] = str(refresh_token.session_id)
         return claims

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import Config
+from ..services.mfa import ACR_MFA, ACR_PASSWORD
 from .client_auth import ALL_AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
 from .keys import KeyRing
 from .responses import RESPONSE_MODES
@@ -46,11 +47,13 @@ def metadata(config: Config, keys: KeyRing) -> dict[str, Any]:
             "at_hash",
             "amr",
             "sid",
+            "acr",
             "name",
             "email",
             "email_verified",
         ],
         "prompt_values_supported": ["none", "login", "consent"],
+        "acr_values_supported": [ACR_PASSWORD, ACR_MFA],
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,

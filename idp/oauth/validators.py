@@ -46,8 +46,14 @@ class AccessToken(JWTAccessTokenClaims):
         return int(self.get("exp", 0)) <= clock.now()
 
     def is_revoked(self) -> bool:
-        """Blocklisted; raises StoreUnavailable when that cannot be known (fail closed)."""
-        return blocklist.is_blocked(self["jti"])
+        """Blocklisted, or issued before the user's "not before" (password reset, sign-out
+        everywhere). Raises StoreUnavailable when that cannot be known (fail closed)."""
+        if blocklist.is_blocked(self["jti"]):
+            return True
+        user = users.get_user_by_subject(self.get("sub"))
+        cutoff = user.tokens_valid_after if user is not None else None
+        # iat has one-second resolution: compare whole seconds.
+        return cutoff is not None and int(self.get("iat", 0)) < int(cutoff.timestamp())
 
 
 class AccessTokenValidator(JWTBearerTokenValidator):

@@ -12,6 +12,7 @@ from ..extensions import db
 from ..models import AuthorizationCode, BrowserSession
 from ..models.base import utcnow
 from . import audit
+from .mfa import acr_for
 
 
 def _hash(code: str) -> str:
@@ -31,6 +32,7 @@ def save_code(code: str, request: OAuth2Request, session: BrowserSession) -> Aut
         nonce=data.get("nonce"),
         auth_time=int(session.auth_time.timestamp()),
         amr=" ".join(session.amr or []),
+        acr=acr_for(session.amr),
         code_challenge=data.get("code_challenge"),
         code_challenge_method=data.get("code_challenge_method"),
         user_id=request.user.id,

@@ -14,12 +14,17 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
-from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from authlib.oidc.core.errors import (
+    ConsentRequiredError,
+    InteractionRequiredError,
+    LoginRequiredError,
+)
 from flask import current_app
 
 from .. import clock
 from ..models import BrowserSession, Client
 from . import consents
+from .mfa import ACR_MFA
 
 KEY_PREFIX = "ix:"
 
@@ -40,7 +45,7 @@ class Interaction:
 class Step:
     """Something the user must do before a code can be issued."""
 
-    page: str  # "login" or "consent"
+    page: str  # "login", "mfa" or "consent"
     reason: str
     prompt_none_error: type[OAuth2Error]
 
@@ -102,6 +107,15 @@ def max_age_passed(params: Mapping[str, str], session, ix: Interaction | None, *
     return clock.now() - session.auth_time.timestamp() > max_age
 
 
+def mfa_missing(params: Mapping[str, str], client: Client, session, **_) -> bool:
+    """The client (by registration or acr_values) wants MFA and the session lacks it."""
+    wanted = (
+        bool(client.client_metadata.get("require_mfa"))
+        or ACR_MFA in (params.get("acr_values") or "").split()
+    )
+    return wanted and "mfa" not in (session.amr or [])
+
+
 def consent_missing(client: Client, session, scope: str, **_) -> bool:
     return not client.first_party and not consents.covers(session.user_id, client.client_id, scope)
 
@@ -114,6 +128,7 @@ CHECKS = (
     (not_signed_in, Step("login", "not_signed_in", LoginRequiredError)),
     (prompt_login, Step("login", "prompt_login", LoginRequiredError)),
     (max_age_passed, Step("login", "max_age", LoginRequiredError)),
+    (mfa_missing, Step("mfa", "mfa_required", InteractionRequiredError)),
     (prompt_consent, Step("consent", "prompt_consent", ConsentRequiredError)),
     (consent_missing, Step("consent", "scopes_not_granted", ConsentRequiredError)),
 )

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
-import logging
+from flask import (
+    Blueprint,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
-
-from ..services import interaction, signin, users
-from . import context
+from .. import clock
+from ..models import User
+from ..services import interaction, signin, throttle, users
+from ..services.interaction import Interaction
+from . import context, devices
 from .errors import error_page
 
 bp = Blueprint("auth", __name__)
-log = logging.getLogger("idp.security")
 SIGN_IN_FAILED = "Incorrect email or password."
+PENDING_MFA_SECONDS = 5 * 60
+NEXT_PAGES = {"account": "account.account"}  # an allowlist: never redirect to user input
 
 
-def _pending_interaction():
+def pending_interaction():
     """Return (interaction, problem page); both None when the page was opened directly."""
     ix_id = request.values.get("ix")
     if not ix_id:
@@ -30,7 +40,7 @@ def _pending_interaction():
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    ix, problem = _pending_interaction()
+    ix, problem = pending_interaction()
     if problem:
         return problem
     hint = ix.params.get("login_hint", "") if ix else ""
@@ -38,31 +48,82 @@ def login():
     if request.method == "GET":
         return _login_page(ix, email)
 
+    device = devices.known_device(email)
+    wait = throttle.retry_after(email, device)
+    if wait:
+        message = f"Too many failed attempts. Try again in {wait} seconds."
+        return _login_page(ix, email, error=message, status=429, retry_after=wait)
     user = users.authenticate(email, request.form.get("password", ""))
     if user is None:
+        throttle.record_failure(email, device)
         signin.record_failed_sign_in(email)
         return _login_page(ix, email, error=SIGN_IN_FAILED, status=401)
+    throttle.reset(email, device)
+    if current_app.config["IDP"].require_verified_email and not user.email_verified:
+        body = render_template("auth/verify_first.html", email=user.email)
+        return body, 403, {"Cache-Control": "no-store"}
+    if user.mfa_enabled:
+        session["mfa_pending"] = {
+            "user": str(user.id),
+            "ix": ix.id if ix else None,
+            "at": clock.now(),
+            "next": request.values.get("next"),
+        }
+        return redirect(url_for("mfa.verify", ix=ix.id if ix else None), 303)
+    return complete_sign_in(user, ["pwd"], ix)
 
-    previous = context.current_session()
-    if previous is not None:
-        signin.end_session(previous)
-    browser_session, token = signin.start_session(
-        user, ["pwd"], context.client_ip(), request.user_agent.string or ""
-    )
+
+def complete_sign_in(user: User, amr: list[str], ix: Interaction | None):
+    """Start a fresh session and continue where the user was going."""
+    browser_session, token = start_fresh_session(user, amr)
     if ix is not None:
         ix.signed_in_session = str(browser_session.id)
         interaction.save(ix)
         target = url_for("oauth.resume_authorization", ix=ix.id)
     else:
-        target = url_for("auth.home")
+        target = url_for(NEXT_PAGES.get(request.values.get("next", ""), "auth.home"))
     response = redirect(target, 303)
-    _set_session_cookie(response, token)
+    hand_over_session(response, token, user)
     return response
 
 
-def _login_page(ix, email: str, error: str | None = None, status: int = 200):
-    body = render_template("auth/login.html", ix=ix, email=email, error=error)
-    return body, status, {"Cache-Control": "no-store"}
+def start_fresh_session(user: User, amr: list[str]):
+    """End this browser's session, if any, and start a new one: a new id, no fixation."""
+    previous = context.current_session()
+    if previous is not None:
+        signin.end_session(previous)
+    return signin.start_session(user, amr, context.client_ip(), request.user_agent.string or "")
+
+
+def hand_over_session(response, token: str, user: User) -> None:
+    """Give the browser its new session cookie and remember the account on this device."""
+    _set_session_cookie(response, token)
+    devices.remember_account(response, user.email)
+
+
+def take_pending_mfa() -> dict | None:
+    """The password-verified sign-in waiting for its second factor, if still fresh."""
+    pending = session.get("mfa_pending")
+    if not pending or clock.now() - pending.get("at", 0) > PENDING_MFA_SECONDS:
+        return None
+    return pending
+
+
+def _login_page(
+    ix, email: str, error: str | None = None, status: int = 200, retry_after: int | None = None
+):
+    body = render_template(
+        "auth/login.html",
+        ix=ix,
+        email=email,
+        error=error,
+        registration=current_app.config["IDP"].registration_enabled,
+        next=request.values.get("next", ""),
+    )
+    headers = {"Cache-Control": "no-store"}
+    if retry_after:
+        headers["Retry-After"] = str(retry_after)
+    return body, status, headers
 
 
 def _set_session_cookie(response, token: str) -> None:
@@ -89,6 +150,7 @@ def logout():
     browser_session = context.current_session()
     if browser_session is not None:
         signin.end_session(browser_session)
+    session.pop("mfa_pending", None)
     response = redirect(url_for("auth.home"), 303)
     config = current_app.config["IDP"]
     response.delete_cookie(

@@ -67,8 +67,7 @@ def _authorize(params: Mapping[str, str] | None, ix: Interaction | None):
             ix.extra["scope"] = grant.request.scope
             interaction.save(ix)
             context.bind_interaction(ix.id)
-            endpoint = "auth.login" if step.page == "login" else "consent.consent"
-            return redirect(url_for(endpoint, ix=ix.id), 303)
+            return redirect(url_for(_page_for(step, user), ix=ix.id), 303)
         grant.request.browser_session = browser_session
         status, body, headers = grant.create_authorization_response(grant.redirect_uri, user)
     except OAuth2Error as error:
@@ -78,6 +77,12 @@ def _authorize(params: Mapping[str, str] | None, ix: Interaction | None):
     if ix is not None:
         interaction.finish(ix)
     return server.handle_response(status, body, headers)
+
+
+def _page_for(step, user) -> str:
+    if step.page == "mfa":
+        return "mfa.verify" if user.mfa_enabled else "mfa.settings"
+    return "auth.login" if step.page == "login" else "consent.consent"
 
 
 def _error_response(error: OAuth2Error, params: Mapping[str, str]):

@@ -37,6 +37,7 @@ def test_postgres_urls_use_psycopg2():
         ({"issuer": "https://id.example"}, "IDP_SECRET_KEY"),
         ({"issuer": "https://id.example", "secret_key": "short"}, "IDP_SECRET_KEY"),
         ({"issuer": "http://id.example", "secret_key": STRONG_SECRET}, "https"),
+        ({"issuer": "https://id.example", "secret_key": STRONG_SECRET}, "IDP_SMTP_URL"),
     ],
 )
 def test_production_refuses_unsafe_settings(overrides, message):
@@ -53,6 +54,7 @@ def test_production_refuses_to_start_without_a_signing_key(tmp_path, settings):
                 "issuer": "https://id.example",
                 "secret_key": STRONG_SECRET,
                 "keys_dir": str(tmp_path),
+                "smtp_url": "smtps://mail.example",
             }
         )
 

@@ -1,0 +1,183 @@
+"""Self-service account use cases: register, verify email, reset and change a password.
+
+Registration, resend and reset answer the same whether or not the email is known: the
+views say "if an account exists, we sent a link", the same argon2 work is done either way,
+and mail goes out from a background thread so its delivery time does not show.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from flask import current_app
+
+from ..extensions import db
+from ..models import AuthorizationCode, BrowserSession, RefreshToken, User
+from ..models.base import utcnow
+from . import account_tokens, audit, blocklist, mail, tokens, users
+from .passwords import check_password
+
+log = logging.getLogger("idp.security")
+_mailer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="idp-mail")
+_pending: list[Future] = []
+
+
+def _link(path: str, token: str) -> str:
+    return f"{current_app.config['IDP'].issuer}{path}?token={token}"
+
+
+def deliver_later(to: str, subject: str, template: str, **context) -> None:
+    """Render and send in the background; failures are logged, never shown to the user."""
+    app = current_app._get_current_object()
+
+    def send() -> None:
+        with app.app_context():
+            try:
+                mail.send_mail(to, subject, template, **context)
+            except Exception:  # noqa: BLE001 - a mail outage must not break sign-up
+                log.exception("mail delivery failed", extra={"template": template})
+
+    _pending.append(_mailer.submit(send))
+    _pending[:] = [f for f in _pending if not f.done()]
+
+
+def wait_for_mail(timeout: float = 10.0) -> None:
+    """Block until queued mail is handed over (tests, graceful shutdown)."""
+    for future in list(_pending):
+        future.result(timeout=timeout)
+
+
+def register(email: str, password: str, name: str) -> None:
+    """Create an unverified account and mail a verification link; raise AccountError on bad
+    input. An email that already has an account gets a notice instead, and no error."""
+    reason = check_password(password, email)
+    if reason:
+        raise users.AccountError(reason)
+    existing = users.find_by_email(email)
+    if existing is not None:
+        users.password_hasher.hash(password)  # the same work as creating the account
+        deliver_later(
+            existing.email,
+            "Someone tried to register with your email",
+            "account_exists",
+            name=existing.name,
+            link=f"{current_app.config['IDP'].issuer}/password/forgot",
+        )
+        return
+    user = users.create_user(email, password, name=name, email_verified=False)
+    send_verification(user)
+
+
+def send_verification(user: User) -> None:
+    token = account_tokens.issue(user, account_tokens.VERIFY_EMAIL)
+    db.session.commit()
+    deliver_later(
+        user.email,
+        "Confirm your email address",
+        "verify_email",
+        name=user.name,
+        link=_link("/verify-email", token),
+    )
+
+
+def resend_verification(email: str) -> None:
+    """Send a new link if the email has an unverified account; silently nothing otherwise."""
+    user = users.find_by_email(email)
+    if user is not None and not user.email_verified and not user.disabled:
+        send_verification(user)
+
+
+def verify_email(token: str) -> User | None:
+    """Mark the address verified; None when the link is unknown, used or expired."""
+    item = account_tokens.find(token, account_tokens.VERIFY_EMAIL)
+    if item is None or not account_tokens.consume(item):
+        return None
+    user = db.session.get(User, item.user_id)
+    user.email_verified = True
+    audit.record("email_verified", user_id=user.id)
+    db.session.commit()
+    return user
+
+
+def request_password_reset(email: str) -> None:
+    """Mail a reset link if the email has an account; silently nothing otherwise."""
+    user = users.find_by_email(email)
+    if user is None or user.disabled:
+        return
+    token = account_tokens.issue(user, account_tokens.RESET_PASSWORD)
+    audit.record("password_reset_requested", user_id=user.id)
+    db.session.commit()
+    deliver_later(
+        user.email,
+        "Reset your password",
+        "password_reset",
+        name=user.name,
+        link=_link("/password/reset", token),
+    )
+
+
+def reset_password(token: str, new_password: str) -> User | None:
+    """Set a new password from a reset link and end everything signed in with the old one.
+
+    Returns None for an unknown, used or expired link; raises AccountError for a password
+    the policy refuses (the link stays usable).
+    """
+    item = account_tokens.find(token, account_tokens.RESET_PASSWORD)
+    if item is None:
+        return None
+    user = db.session.get(User, item.user_id)
+    reason = check_password(new_password, user.email)
+    if reason:
+        raise users.AccountError(reason)
+    if not account_tokens.consume(item):
+        return None
+    user.password_hash = users.password_hasher.hash(new_password)
+    sign_out_everywhere(user)
+    audit.record("password_reset", user_id=user.id)
+    db.session.commit()
+    deliver_later(user.email, "Your password was changed", "password_changed", name=user.name)
+    return user
+
+
+def change_password(user: User, current: str, new_password: str) -> None:
+    """Change a signed-in user's password; raise AccountError when it cannot be done."""
+    if users.authenticate(user.email, current) is None:
+        raise users.AccountError("The current password is not correct.")
+    reason = check_password(new_password, user.email)
+    if reason:
+        raise users.AccountError(reason)
+    user.password_hash = users.password_hasher.hash(new_password)
+    audit.record("password_changed", user_id=user.id)
+    db.session.commit()
+    deliver_later(user.email, "Your password was changed", "password_changed", name=user.name)
+
+
+def sign_out_everywhere(user: User) -> None:
+    """End every browser session and refresh family of the user; access tokens issued
+    before now stop working at introspection and userinfo. The caller commits."""
+    now = utcnow()
+    user.tokens_valid_after = now
+    db.session.execute(
+        db.update(BrowserSession)
+        .where(BrowserSession.user_id == user.id, BrowserSession.ended_at.is_(None))
+        .values(ended_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    families = (
+        db.session.execute(
+            db.select(RefreshToken.family_id)
+            .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+            .distinct()
+        )
+        .scalars()
+        .all()
+    )
+    for family_id in families:
+        tokens.revoke_family(family_id)
+    for jti, expires_at in db.session.execute(
+        db.select(AuthorizationCode.access_jti, AuthorizationCode.access_expires_at).where(
+            AuthorizationCode.user_id == user.id, AuthorizationCode.access_expires_at > now
+        )
+    ):
+        blocklist.block(jti, expires_at)

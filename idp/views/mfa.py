@@ -1,0 +1,144 @@
+"""Two-step verification pages: the code page at sign-in and the settings on the account."""
+
+from __future__ import annotations
+
+from flask import Blueprint, make_response, redirect, render_template, request, session, url_for
+from markupsafe import Markup
+
+from ..services import interaction, mfa, users
+from . import context
+from .auth import (
+    complete_sign_in,
+    hand_over_session,
+    pending_interaction,
+    start_fresh_session,
+    take_pending_mfa,
+)
+from .errors import error_page
+
+bp = Blueprint("mfa", __name__)
+WRONG_CODE = "That code is not right. Enter the current code from your app, or a recovery code."
+
+
+def _page(template: str, status: int = 200, **values):
+    return render_template(template, **values), status, {"Cache-Control": "no-store"}
+
+
+@bp.route("/login/mfa", methods=["GET", "POST"])
+def verify():
+    """The second step: after the password, or to step up a session an app wants with MFA."""
+    ix, problem = pending_interaction()
+    if problem:
+        return problem
+    pending = take_pending_mfa()
+    if pending is not None:
+        user = users.get_user_by_subject(pending["user"])
+    else:
+        user = context.current_user() if ix is not None else None
+    if user is None or not user.mfa_enabled:
+        return redirect(url_for("auth.login", ix=ix.id if ix else None), 303)
+    if request.method == "GET":
+        return _page("auth/mfa.html", ix=ix)
+    method = mfa.check_code(user, request.form.get("code", "")[:64])
+    if method is None:
+        return _page("auth/mfa.html", 401, ix=ix, error=WRONG_CODE)
+    session.pop("mfa_pending", None)
+    return complete_sign_in(user, mfa.amr_after(method), ix)
+
+
+@bp.get("/account/mfa")
+def settings():
+    user = context.current_user()
+    if user is None:
+        return redirect(url_for("auth.login", next="account"), 303)
+    ix, problem = pending_interaction()
+    if problem:
+        return problem
+    return _page(
+        "account/mfa.html",
+        user=user,
+        ix=ix,
+        remaining=mfa.remaining_recovery_codes(user) if user.mfa_enabled else 0,
+    )
+
+
+@bp.post("/account/mfa/setup")
+def setup():
+    user = context.current_user()
+    if user is None:
+        return redirect(url_for("auth.login", next="account"), 303)
+    ix, problem = pending_interaction()
+    if problem:
+        return problem
+    if user.mfa_enabled:
+        return redirect(url_for("mfa.settings"), 303)
+    secret = mfa.start_enrollment(user)
+    return _setup_page(user, secret, ix)
+
+
+def _setup_page(user, secret: str, ix, error: str | None = None, status: int = 200):
+    uri, svg = mfa.provisioning(user, secret)
+    # segno's SVG is generated from our own otpauth URI: safe to embed as markup.
+    qr = Markup(svg)  # noqa: S704
+    return _page(
+        "account/mfa_setup.html", status, secret=secret, uri=uri, qr=qr, ix=ix, error=error
+    )
+
+
+@bp.post("/account/mfa/confirm")
+def confirm():
+    user = context.current_user()
+    if user is None:
+        return redirect(url_for("auth.login", next="account"), 303)
+    ix, problem = pending_interaction()
+    if problem:
+        return problem
+    codes = mfa.confirm_enrollment(user, request.form.get("code", "")[:64])
+    if codes is None:
+        secret = mfa.pending_secret(user)
+        if secret is None:
+            return error_page("The setup expired. Start again from your account page.", 400)
+        return _setup_page(user, secret, ix, error=WRONG_CODE, status=400)
+    # The user just proved they hold the second factor: upgrade this session to MFA.
+    browser_session, token = start_fresh_session(user, mfa.amr_after("otp"))
+    if ix is not None and ix.signed_in_session:
+        ix.signed_in_session = str(browser_session.id)
+        interaction.save(ix)
+    response = make_response(_page("account/recovery_codes.html", codes=codes, ix=ix))
+    hand_over_session(response, token, user)
+    return response
+
+
+@bp.post("/account/mfa/recovery-codes")
+def regenerate():
+    user = context.current_user()
+    if user is None or not user.mfa_enabled:
+        return redirect(url_for("mfa.settings"), 303)
+    codes = mfa.regenerate_recovery_codes(user, request.form.get("code", "")[:64])
+    if codes is None:
+        return _page(
+            "account/mfa.html",
+            400,
+            user=user,
+            ix=None,
+            error=WRONG_CODE,
+            remaining=mfa.remaining_recovery_codes(user),
+        )
+    return _page("account/recovery_codes.html", codes=codes, ix=None)
+
+
+@bp.post("/account/mfa/disable")
+def disable():
+    user = context.current_user()
+    if user is None or not user.mfa_enabled:
+        return redirect(url_for("mfa.settings"), 303)
+    if not mfa.disable(user, request.form.get("password", ""), request.form.get("code", "")[:64]):
+        return _page(
+            "account/mfa.html",
+            400,
+            user=user,
+            ix=None,
+            error="The password or the code is not right.",
+            remaining=mfa.remaining_recovery_codes(user),
+        )
+    return redirect(url_for("mfa.settings"), 303)

@@ -1,0 +1,68 @@
+"""Brute-force defence: rate limits (429 + Retry-After) and per-account progressive delay."""
+
+from __future__ import annotations
+
+from idp import clock
+
+from ..conftest import USER_EMAIL, USER_PASSWORD, make_user
+from ..helpers import Browser
+
+
+def test_login_rate_limit_answers_429_with_retry_after(make_app):
+    app = make_app(rate_limit_login="3/minute")
+    browser = Browser(app.test_client())
+    statuses = [
+        browser.sign_in(f"user{i}@example.com", "whatever-pass").status_code for i in range(4)
+    ]
+    assert statuses[:3] == [401, 401, 401]
+    limited = browser.sign_in("user9@example.com", "whatever-pass")
+    assert limited.status_code == 429
+    assert int(limited.headers["Retry-After"]) > 0
+    assert "Too many attempts" in limited.get_data(as_text=True)
+
+
+def test_token_endpoint_rate_limit_answers_json_429(make_app):
+    app = make_app(rate_limit_token="2/minute")
+    client = app.test_client()
+    for _ in range(2):
+        client.post("/token", data={"grant_type": "client_credentials"})
+    limited = client.post("/token", data={"grant_type": "client_credentials"})
+    assert limited.status_code == 429
+    assert limited.is_json and limited.get_json()["error"] == "temporarily_unavailable"
+    assert int(limited.headers["Retry-After"]) > 0
+
+
+def test_failed_sign_ins_slow_down_exponentially(app):
+    make_user(app, USER_EMAIL, USER_PASSWORD)
+    browser = Browser(app.test_client())
+    for _ in range(3):
+        assert browser.sign_in(USER_EMAIL, "wrong password").status_code == 401
+    waits = []
+    for _ in range(4):
+        assert browser.sign_in(USER_EMAIL, "wrong password").status_code == 401
+        held = browser.sign_in(USER_EMAIL, USER_PASSWORD)  # even the right password waits
+        assert held.status_code == 429
+        waits.append(int(held.headers["Retry-After"]))
+        clock.advance(waits[-1])
+    assert waits == [1, 2, 4, 8]
+    assert browser.sign_in(USER_EMAIL, USER_PASSWORD).status_code == 303
+
+
+def test_unknown_emails_slow_down_the_same_way(app):
+    browser = Browser(app.test_client())
+    for _ in range(4):
+        browser.sign_in("nobody@example.com", "wrong password")
+    held = browser.sign_in("nobody@example.com", "wrong password")
+    assert held.status_code == 429
+    assert held.headers["Retry-After"] == "1"
+
+
+def test_a_device_the_owner_used_before_is_not_slowed_by_strangers(app):
+    make_user(app, USER_EMAIL, USER_PASSWORD)
+    owner = Browser(app.test_client())
+    assert owner.sign_in(USER_EMAIL, USER_PASSWORD).status_code == 303
+    stranger = Browser(app.test_client())
+    for _ in range(8):
+        stranger.sign_in(USER_EMAIL, "guess")
+    assert stranger.sign_in(USER_EMAIL, USER_PASSWORD).status_code == 429
+    assert owner.sign_in(USER_EMAIL, USER_PASSWORD).status_code == 303

@@ -1,0 +1,236 @@
+"""TOTP two-step verification: enrollment, sign-in, replay, recovery codes, acr/amr."""
+
+from __future__ import annotations
+
+import re
+
+import pyotp
+from click.testing import CliRunner
+
+from idp import clock
+from idp.cli import main
+
+from ..conftest import REDIRECT_URI, USER_EMAIL, USER_PASSWORD, make_client, make_user
+from ..helpers import AuthorizationRequest, Browser, query, verify_jwt
+
+ACR_MFA = "urn:idp:acr:mfa"
+
+
+def code_for(secret: str, offset_steps: int = 0) -> str:
+    return pyotp.TOTP(secret).at(clock.now() + 30 * offset_steps)
+
+
+def enroll(browser) -> tuple[str, list[str]]:
+    """Turn TOTP on from the account page; return the secret and the recovery codes."""
+    settings = browser.get("/account/mfa")
+    setup = browser.submit(settings, "/account/mfa/setup", {})
+    html = setup.get_data(as_text=True)
+    assert "<svg" in html
+    secret = re.search(r'<code id="secret">([A-Z2-7]+)</code>', html).group(1)
+    wrong = browser.submit(setup, "/account/mfa/confirm", {"code": "000000"})
+    assert wrong.status_code == 400
+    done = browser.submit(setup, "/account/mfa/confirm", {"code": code_for(secret)})
+    assert done.status_code == 200, done.get_data(as_text=True)
+    codes = re.findall(r"<li><code>([^<]+)</code></li>", done.get_data(as_text=True))
+    clock.advance(30)  # the enrollment code's step is spent
+    return secret, codes
+
+
+def signed_in_with_mfa(app):
+    make_user(app, USER_EMAIL, USER_PASSWORD)
+    browser = Browser(app.test_client())
+    browser.sign_in(USER_EMAIL, USER_PASSWORD)
+    secret, codes = enroll(browser)
+    return browser, secret, codes
+
+
+def password_step(app):
+    browser = Browser(app.test_client())
+    response = browser.sign_in(USER_EMAIL, USER_PASSWORD)
+    assert response.headers["Location"].startswith("/login/mfa")
+    return browser, browser.get("/login/mfa")
+
+
+def test_enrollment_shows_a_qr_code_and_ten_recovery_codes(app):
+    _, secret, codes = signed_in_with_mfa(app)
+    assert len(secret) >= 32
+    assert len(codes) == len(set(codes)) == 10
+
+
+def test_sign_in_asks_for_a_code_after_the_password(app):
+    signed_in_with_mfa(app)
+    browser, page = password_step(app)
+    assert 'autocomplete="one-time-code"' in page.get_data(as_text=True)
+    assert "not signed in" in browser.get("/").get_data(as_text=True)
+
+
+def test_a_totp_code_works_once(app):
+    _, secret, _ = signed_in_with_mfa(app)
+    code = code_for(secret)
+    browser, page = password_step(app)
+    assert browser.submit(page, "/login/mfa", {"code": code}).status_code == 303
+    again, page = password_step(app)
+    assert again.submit(page, "/login/mfa", {"code": code}).status_code == 401
+
+
+def test_codes_one_step_away_are_accepted_two_steps_are_not(app):
+    _, secret, _ = signed_in_with_mfa(app)
+    browser, page = password_step(app)
+    assert browser.submit(page, "/login/mfa", {"code": code_for(secret, -2)}).status_code == 401
+    assert browser.submit(page, "/login/mfa", {"code": code_for(secret, +1)}).status_code == 303
+
+
+def test_a_recovery_code_works_once(app):
+    _, _, codes = signed_in_with_mfa(app)
+    browser, page = password_step(app)
+    assert browser.submit(page, "/login/mfa", {"code": codes[0]}).status_code == 303
+    again, page = password_step(app)
+    assert again.submit(page, "/login/mfa", {"code": codes[0]}).status_code == 401
+    assert again.submit(page, "/login/mfa", {"code": codes[1]}).status_code == 303
+
+
+def _id_token(app, browser, rp, **extra):
+    request = AuthorizationRequest(rp.client_id, REDIRECT_URI, extra=extra)
+    response = browser.authorize(request, USER_EMAIL, USER_PASSWORD)
+    return response, request
+
+
+def _redeem(client, rp, request, response):
+    answer = query(response.headers["Location"])
+    tokens = client.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": answer["code"],
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": request.verifier,
+        },
+        auth=(rp.client_id, rp.plain_secret),
+    ).get_json()
+    return verify_jwt(tokens["id_token"], client.get("/jwks.json").get_json()).claims
+
+
+def test_tokens_say_how_the_user_signed_in(app):
+    make_user(app, USER_EMAIL, USER_PASSWORD)
+    rp = make_client(app, "Notes", [REDIRECT_URI], first_party=True)
+    browser = Browser(app.test_client())
+    response, request = _id_token(app, browser, rp)
+    claims = _redeem(browser.client, rp, request, response)
+    assert claims["amr"] == ["pwd"]
+    assert claims["acr"] == "urn:idp:acr:pwd"
+
+    secret, _ = enroll(browser)
+    fresh = Browser(app.test_client())
+    request = AuthorizationRequest(rp.client_id, REDIRECT_URI)
+    page = fresh.follow(fresh.get(request.url()))
+    page = fresh.follow(fresh.sign_in(USER_EMAIL, USER_PASSWORD, page=page))
+    response = fresh.follow(
+        fresh.submit(page, "/login/mfa", {"code": code_for(secret)}), REDIRECT_URI
+    )
+    claims = _redeem(fresh.client, rp, request, response)
+    assert claims["amr"] == ["pwd", "otp", "mfa"]
+    assert claims["acr"] == ACR_MFA
+
+
+def test_acr_values_demand_mfa_and_users_without_it_enroll_first(app):
+    make_user(app, USER_EMAIL, USER_PASSWORD)
+    rp = make_client(app, "Bank", [REDIRECT_URI], first_party=True)
+    browser = Browser(app.test_client())
+    request = AuthorizationRequest(rp.client_id, REDIRECT_URI, extra={"acr_values": ACR_MFA})
+    page = browser.follow(browser.get(request.url()))
+    page = browser.follow(browser.sign_in(USER_EMAIL, USER_PASSWORD, page=page))
+    html = page.get_data(as_text=True)
+    assert "asks for two-step verification" in html
+    setup = browser.submit(page, "/account/mfa/setup", {})
+    secret = re.search(r'<code id="secret">([A-Z2-7]+)</code>', setup.get_data(as_text=True)).group(
+        1
+    )
+    codes_page = browser.submit(setup, "/account/mfa/confirm", {"code": code_for(secret)})
+    resume = re.search(r'href="(/authorize/continue\?ix=[^"]+)"', codes_page.get_data(as_text=True))
+    response = browser.follow(browser.get(resume.group(1).replace("&amp;", "&")), REDIRECT_URI)
+    claims = _redeem(browser.client, rp, request, response)
+    assert claims["acr"] == ACR_MFA
+    assert "mfa" in claims["amr"]
+
+
+def test_prompt_none_with_mfa_required_answers_interaction_required(app):
+    make_user(app, USER_EMAIL, USER_PASSWORD)
+    rp = make_client(app, "Bank", [REDIRECT_URI], first_party=True)
+    browser = Browser(app.test_client())
+    browser.sign_in(USER_EMAIL, USER_PASSWORD)
+    request = AuthorizationRequest(
+        rp.client_id, REDIRECT_URI, extra={"acr_values": ACR_MFA, "prompt": "none"}
+    )
+    answer = query(browser.get(request.url()).headers["Location"])
+    assert answer["error"] == "interaction_required"
+
+
+def test_a_client_can_require_mfa_for_every_sign_in(app):
+    _, secret, _ = signed_in_with_mfa(app)
+    from idp.extensions import db
+    from idp.services import clients
+
+    with app.app_context():
+        created, plain = clients.create_client("Admin", [REDIRECT_URI], first_party=True)
+        created.set_client_metadata({**created.client_metadata, "require_mfa": True})
+        db.session.commit()
+        rp = type("RP", (), {"client_id": created.client_id, "plain_secret": plain})
+    browser = Browser(app.test_client())
+    request = AuthorizationRequest(rp.client_id, REDIRECT_URI)
+    page = browser.follow(browser.get(request.url()))
+    page = browser.follow(browser.sign_in(USER_EMAIL, USER_PASSWORD, page=page))
+    assert 'autocomplete="one-time-code"' in page.get_data(as_text=True)
+    response = browser.follow(
+        browser.submit(page, "/login/mfa", {"code": code_for(secret)}), REDIRECT_URI
+    )
+    assert _redeem(browser.client, rp, request, response)["acr"] == ACR_MFA
+
+
+def test_disabling_needs_the_password_and_a_code(app):
+    browser, secret, _ = signed_in_with_mfa(app)
+    page = browser.get("/account/mfa")
+    wrong = browser.submit(
+        page, "/account/mfa/disable", {"password": "nope", "code": code_for(secret)}
+    )
+    assert wrong.status_code == 400
+    right = browser.submit(
+        page, "/account/mfa/disable", {"password": USER_PASSWORD, "code": code_for(secret)}
+    )
+    assert right.status_code == 303
+    assert browser.sign_in(USER_EMAIL, USER_PASSWORD).headers["Location"] == "/"
+
+
+def test_recovery_codes_can_be_regenerated_with_a_code(app):
+    browser, secret, old_codes = signed_in_with_mfa(app)
+    page = browser.get("/account/mfa")
+    new = browser.submit(page, "/account/mfa/recovery-codes", {"code": code_for(secret)})
+    codes = re.findall(r"<li><code>([^<]+)</code></li>", new.get_data(as_text=True))
+    assert len(codes) == 10 and not set(codes) & set(old_codes)
+    fresh, mfa_page = password_step(app)
+    assert fresh.submit(mfa_page, "/login/mfa", {"code": old_codes[0]}).status_code == 401
+
+
+def test_operators_can_enroll_totp_from_the_cli(app, settings):
+    make_user(app, USER_EMAIL, USER_PASSWORD)
+    env = {
+        "DATABASE_URL": settings["database_url"],
+        "REDIS_URL": settings["redis_url"],
+        "IDP_KEYS_DIR": settings["keys_dir"],
+        "IDP_SECRET_KEY": settings["secret_key"],
+        "IDP_REDIS_PREFIX": settings["redis_prefix"],
+    }
+    secret = pyotp.random_base32()
+    result = CliRunner().invoke(
+        main, ["users", "totp-enroll", USER_EMAIL], input=secret + "\n", env=env
+    )
+    assert result.exit_code == 0, result.output
+    browser, page = password_step(app)
+    assert browser.submit(page, "/login/mfa", {"code": code_for(secret)}).status_code == 303
+    generated = CliRunner().invoke(
+        main, ["users", "totp-enroll", USER_EMAIL, "--generate"], env=env
+    )
+    assert "otpauth://totp/" in generated.output
+    missing = CliRunner().invoke(
+        main, ["users", "totp-enroll", "nobody@example.com"], input=secret + "\n", env=env
+    )
+    assert missing.exit_code != 0
