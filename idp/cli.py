@@ -112,6 +112,7 @@ def clients() -> None:
     type=click.Choice(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]),
 )
 @click.option("--first-party", is_flag=True, help="Trusted app: skip the consent page.")
+@click.option("--require-mfa", is_flag=True, help="Every sign-in to this app needs TOTP.")
 @click.option("--jwks-uri", help="private_key_jwt: where the client publishes its keys.")
 @click.option(
     "--jwks-file", type=click.File("r"), help="private_key_jwt: a JWKS file of public keys."
@@ -134,6 +135,7 @@ def clients_create(
     jwks_uri,
     jwks_file,
     refresh_retry_window,
+    require_mfa,
 ) -> None:
     """Register a client and print it as JSON (the secret is shown this once)."""
     from .services.clients import create_client, describe
@@ -150,6 +152,7 @@ def clients_create(
         jwks=_read_jwks(jwks_file),
         jwks_uri=jwks_uri,
         refresh_retry_window=refresh_retry_window,
+        require_mfa=require_mfa,
     )
     click.echo(json.dumps(describe(client, secret), indent=2))
 

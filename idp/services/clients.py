@@ -56,6 +56,7 @@ def create_client(
     jwks: dict | None = None,
     jwks_uri: str | None = None,
     refresh_retry_window: int | None = None,
+    require_mfa: bool = False,
 ) -> tuple[Client, str | None]:
     """Register a client; return it and its secret (None when it has no secret)."""
     if not name.strip():
@@ -95,6 +96,8 @@ def create_client(
                 f"refresh_retry_window must be 0 to {MAX_RETRY_WINDOW_SECONDS} seconds"
             )
         metadata["refresh_retry_window"] = refresh_retry_window
+    if require_mfa:
+        metadata["require_mfa"] = True
     has_secret = auth_method in ("client_secret_basic", "client_secret_post")
     secret = secrets.token_urlsafe(32) if has_secret else None
     client = Client(

@@ -167,14 +167,7 @@ def test_prompt_none_with_mfa_required_answers_interaction_required(app):
 
 def test_a_client_can_require_mfa_for_every_sign_in(app):
     _, secret, _ = signed_in_with_mfa(app)
-    from idp.extensions import db
-    from idp.services import clients
-
-    with app.app_context():
-        created, plain = clients.create_client("Admin", [REDIRECT_URI], first_party=True)
-        created.set_client_metadata({**created.client_metadata, "require_mfa": True})
-        db.session.commit()
-        rp = type("RP", (), {"client_id": created.client_id, "plain_secret": plain})
+    rp = make_client(app, "Admin", [REDIRECT_URI], first_party=True, require_mfa=True)
     browser = Browser(app.test_client())
     request = AuthorizationRequest(rp.client_id, REDIRECT_URI)
     page = browser.follow(browser.get(request.url()))

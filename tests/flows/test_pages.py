@@ -104,3 +104,23 @@ def test_unknown_path_gets_a_page_and_unknown_api_path_json(client):
     assert client.get("/nowhere").status_code == 404
     assert client.get("/nowhere").mimetype == "text/html"
     assert client.get("/.well-known/nothing").is_json
+
+
+def test_password_hash_is_upgraded_when_argon2_parameters_change(app, browser):
+    from argon2 import PasswordHasher
+
+    from idp.extensions import db
+    from idp.models import User
+    from idp.services import users
+
+    weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
+    with app.app_context():
+        created = users.create_user("old@example.com", USER_PASSWORD)
+        created.password_hash = weak.hash(USER_PASSWORD)
+        db.session.commit()
+    assert browser.sign_in("old@example.com", USER_PASSWORD).status_code == 303
+    with app.app_context():
+        stored = db.session.execute(
+            db.select(User.password_hash).filter_by(email="old@example.com")
+        ).scalar_one()
+    assert "m=19456,t=2,p=1" in stored
