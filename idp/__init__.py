@@ -19,7 +19,18 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     from .oauth.keys import KeyRing
     from .oauth.server import init_oauth
     from .store import create_store
-    from .views import account, auth, consent, discovery, errors, mfa, oauth, ratelimits, security
+    from .views import (
+        account,
+        auth,
+        consent,
+        discovery,
+        errors,
+        logout,
+        mfa,
+        oauth,
+        ratelimits,
+        security,
+    )
 
     settings = config if isinstance(config, Config) else load_config(config)
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"))
@@ -49,7 +60,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
             f"no active signing key in {settings.keys_dir}; run 'idp keys generate' first"
         )
     init_oauth(app)
-    for blueprint in (oauth.bp, discovery.bp, auth.bp, consent.bp, account.bp, mfa.bp):
+    for blueprint in (oauth.bp, discovery.bp, auth.bp, consent.bp, account.bp, mfa.bp, logout.bp):
         app.register_blueprint(blueprint)
     errors.init_app(app)
     ratelimits.init_app(app)

@@ -113,6 +113,12 @@ def clients() -> None:
 )
 @click.option("--first-party", is_flag=True, help="Trusted app: skip the consent page.")
 @click.option("--require-mfa", is_flag=True, help="Every sign-in to this app needs TOTP.")
+@click.option("--backchannel-logout-uri", help="Where idp POSTs logout tokens when sessions end.")
+@click.option(
+    "--backchannel-logout-session-required",
+    is_flag=True,
+    help="The app needs `sid` in logout tokens (idp always sends it).",
+)
 @click.option("--jwks-uri", help="private_key_jwt: where the client publishes its keys.")
 @click.option(
     "--jwks-file", type=click.File("r"), help="private_key_jwt: a JWKS file of public keys."
@@ -136,6 +142,8 @@ def clients_create(
     jwks_file,
     refresh_retry_window,
     require_mfa,
+    backchannel_logout_uri,
+    backchannel_logout_session_required,
 ) -> None:
     """Register a client and print it as JSON (the secret is shown this once)."""
     from .services.clients import create_client, describe
@@ -153,6 +161,8 @@ def clients_create(
         jwks_uri=jwks_uri,
         refresh_retry_window=refresh_retry_window,
         require_mfa=require_mfa,
+        backchannel_logout_uri=backchannel_logout_uri,
+        backchannel_logout_session_required=backchannel_logout_session_required,
     )
     click.echo(json.dumps(describe(client, secret), indent=2))
 

@@ -7,6 +7,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass, field
+from html import unescape
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from joserfc import jwt
@@ -14,6 +15,7 @@ from joserfc.jwk import KeySet
 
 CSRF_PATTERN = re.compile(r'name="csrf_token" value="([^"]+)"')
 IX_PATTERN = re.compile(r'name="ix" value="([^"]+)"')
+HIDDEN_PATTERN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 
 
 def csrf_token(html: str) -> str:
@@ -88,11 +90,12 @@ class Browser:
         raise AssertionError("too many redirects")
 
     def submit(self, page, action: str, data: dict):
+        """Post the form like a browser: its hidden fields (CSRF token included) plus `data`."""
         html = page.get_data(as_text=True)
-        form = {"csrf_token": csrf_token(html), **data}
-        ix = IX_PATTERN.search(html)
-        if ix:
-            form.setdefault("ix", ix.group(1))
+        form = {"csrf_token": csrf_token(html)}
+        for name, value in HIDDEN_PATTERN.findall(html):
+            form.setdefault(name, unescape(value))
+        form.update(data)
         return self.client.post(action, data=form)
 
     def sign_in(self, email: str, password: str, page=None):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
-from flask import current_app
+from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
+from flask import current_app, g
+from flask import request as flask_request
 
 from ..models import RefreshToken
-from ..services import tokens, users
+from ..services import signin, tokens, users
 from .client_auth import ALL_AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
-from .validators import AccessToken, read_access_token
+from .validators import ACCEPTED_ALGS, AccessToken, read_access_token
 
 
 def find_token(token_string: str, token_type_hint: str | None):
@@ -84,3 +86,33 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
             "iat": int(token.issued_at.timestamp()),
             "roles": list(user.roles),
         }
+
+
+class EndSessionEndpoint(_EndSessionEndpoint):
+    """RP-Initiated Logout 1.0 on Authlib's endpoint; the view supplies the browser session."""
+
+    def get_server_jwks(self):
+        return current_app.extensions["idp.keys"].verification_keyset()
+
+    def get_algorithms(self) -> list[str]:
+        return list(ACCEPTED_ALGS)
+
+    def resolve_client_from_id_token_claims(self, id_token_claims: dict):
+        # Our ID tokens name one audience, as a one-item list.
+        aud = id_token_claims.get("aud")
+        if isinstance(aud, list) and len(aud) == 1:
+            aud = aud[0]
+        return self.server.query_client(aud) if isinstance(aud, str) else None
+
+    def is_post_logout_redirect_uri_legitimate(self, request, uri, client, logout_hint) -> bool:
+        # Without an id_token_hint we redirect only after the user confirmed on our page.
+        return flask_request.endpoint == "logout.confirm_end_session"
+
+    def end_session(self, end_session_request) -> None:
+        browser_session = g.get("browser_session")
+        if browser_session is not None:
+            signin.end_session(browser_session, reason="rp_initiated_logout")
+        claims = end_session_request.id_token_claims or {}
+        hinted = signin.find_live_session(claims.get("sid"), claims.get("sub"))
+        if hinted is not None:
+            signin.end_session(hinted, reason="rp_initiated_logout")

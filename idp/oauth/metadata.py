@@ -23,6 +23,7 @@ def metadata(config: Config, keys: KeyRing) -> dict[str, Any]:
         "jwks_uri": f"{issuer}/jwks.json",
         "revocation_endpoint": f"{issuer}/revoke",
         "introspection_endpoint": f"{issuer}/introspect",
+        "end_session_endpoint": f"{issuer}/session/end",
         "scopes_supported": SCOPES_SUPPORTED,
         "response_types_supported": ["code"],
         "response_modes_supported": list(RESPONSE_MODES),
@@ -58,4 +59,6 @@ def metadata(config: Config, keys: KeyRing) -> dict[str, Any]:
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }

@@ -15,7 +15,7 @@ from flask import request as flask_request
 from ..services import clients, tokens
 from . import client_auth
 from .claims import user_info
-from .endpoints import IntrospectionEndpoint, RevocationEndpoint
+from .endpoints import EndSessionEndpoint, IntrospectionEndpoint, RevocationEndpoint
 from .grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
@@ -103,6 +103,7 @@ def init_oauth(app: Flask) -> None:
     server.register_grant(ClientCredentialsGrant)
     server.register_endpoint(RevocationEndpoint)
     server.register_endpoint(IntrospectionEndpoint)
+    server.register_endpoint(EndSessionEndpoint)
     protector = ResourceProtector()
     protector.register_token_validator(AccessTokenValidator(config.issuer))
     server.register_endpoint(IdpUserInfoEndpoint(resource_protector=protector))

@@ -94,3 +94,27 @@ def read_access_token(token_string: str) -> AccessToken | None:
         return validator.authenticate_token(token_string)
     except InvalidTokenError:
         return None
+
+
+def read_id_token_hint(token_string: str) -> dict:
+    """Claims of an ID token idp issued, expired or not (OIDC Core §3.1.2.1 id_token_hint).
+
+    Raises InvalidRequestError when it is not one of ours.
+    """
+    from authlib.oauth2.rfc6749 import InvalidRequestError
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+
+    if not isinstance(token_string, str) or len(token_string) > 8192:
+        raise InvalidRequestError("'id_token_hint' is not an ID token from this server.")
+    keys = current_app.extensions["idp.keys"].verification_keyset()
+    try:
+        token = jwt.decode(token_string, keys, algorithms=list(ACCEPTED_ALGS))
+    except (JoseError, ValueError) as exc:
+        raise InvalidRequestError("'id_token_hint' is not an ID token from this server.") from exc
+    claims = token.claims
+    typ = str(token.header.get("typ", "JWT")).upper()
+    if typ != "JWT" or claims.get("iss") != current_app.config["IDP"].issuer:
+        # Access tokens (at+jwt) and logout tokens (logout+jwt) are not ID tokens.
+        raise InvalidRequestError("'id_token_hint' is not an ID token from this server.")
+    return dict(claims)

@@ -13,9 +13,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from flask import current_app
 
 from ..extensions import db
-from ..models import AuthorizationCode, BrowserSession, RefreshToken, User
+from ..models import AuthorizationCode, RefreshToken, User
 from ..models.base import utcnow
-from . import account_tokens, audit, blocklist, mail, tokens, users
+from . import account_tokens, audit, blocklist, mail, signin, tokens, users
 from .passwords import check_password
 
 log = logging.getLogger("idp.security")
@@ -154,16 +154,11 @@ def change_password(user: User, current: str, new_password: str) -> None:
 
 
 def sign_out_everywhere(user: User) -> None:
-    """End every browser session and refresh family of the user; access tokens issued
-    before now stop working at introspection and userinfo. The caller commits."""
+    """End every browser session (apps are told) and every refresh family of the user,
+    offline ones too; access tokens issued before now stop working. The caller commits."""
+    signin.end_sessions(user.id, reason="password_reset")
     now = utcnow()
     user.tokens_valid_after = now
-    db.session.execute(
-        db.update(BrowserSession)
-        .where(BrowserSession.user_id == user.id, BrowserSession.ended_at.is_(None))
-        .values(ended_at=now)
-        .execution_options(synchronize_session=False)
-    )
     families = (
         db.session.execute(
             db.select(RefreshToken.family_id)

@@ -57,6 +57,8 @@ def create_client(
     jwks_uri: str | None = None,
     refresh_retry_window: int | None = None,
     require_mfa: bool = False,
+    backchannel_logout_uri: str | None = None,
+    backchannel_logout_session_required: bool = False,
 ) -> tuple[Client, str | None]:
     """Register a client; return it and its secret (None when it has no secret)."""
     if not name.strip():
@@ -98,6 +100,12 @@ def create_client(
         metadata["refresh_retry_window"] = refresh_retry_window
     if require_mfa:
         metadata["require_mfa"] = True
+    if backchannel_logout_uri:
+        validate_redirect_uri(backchannel_logout_uri, "backchannel_logout_uri")
+        if urlsplit(backchannel_logout_uri).scheme not in ("http", "https"):
+            raise ClientError("backchannel_logout_uri must be an http(s) URL")
+        metadata["backchannel_logout_uri"] = backchannel_logout_uri
+        metadata["backchannel_logout_session_required"] = backchannel_logout_session_required
     has_secret = auth_method in ("client_secret_basic", "client_secret_post")
     secret = secrets.token_urlsafe(32) if has_secret else None
     client = Client(

@@ -96,6 +96,11 @@ def not_signed_in(session: BrowserSession | None, ix: Interaction | None, **_) -
     return session is None
 
 
+def other_user_hinted(hinted_subject: str | None, session, **_) -> bool:
+    """id_token_hint names another user than the one signed in."""
+    return hinted_subject is not None and hinted_subject != str(session.user_id)
+
+
 def prompt_login(prompts: set[str], ix: Interaction | None, session, **_) -> bool:
     return "login" in prompts and not _signed_in_here(ix, session)
 
@@ -126,6 +131,7 @@ def prompt_consent(prompts: set[str], client: Client, ix: Interaction | None, **
 
 CHECKS = (
     (not_signed_in, Step("login", "not_signed_in", LoginRequiredError)),
+    (other_user_hinted, Step("login", "id_token_hint_mismatch", LoginRequiredError)),
     (prompt_login, Step("login", "prompt_login", LoginRequiredError)),
     (max_age_passed, Step("login", "max_age", LoginRequiredError)),
     (mfa_missing, Step("mfa", "mfa_required", InteractionRequiredError)),
@@ -144,10 +150,12 @@ def required_step(
     scope: str,
     session: BrowserSession | None,
     ix: Interaction | None,
+    hinted_subject: str | None = None,
 ) -> Step | None:
     """Return the first thing the user must do, or None when a code can be issued."""
     prompts = set((params.get("prompt") or "").split())
     context = {
+        "hinted_subject": hinted_subject,
         "params": params,
         "client": client,
         "scope": scope,

@@ -1,20 +1,24 @@
-"""Browser sessions: start at sign-in, look up by cookie, end at logout."""
+"""Browser sessions: start at sign-in, look up by cookie, end (everywhere it matters).
+
+Ending a session revokes the refresh-token families bound to it (offline_access families
+survive, as OIDC intends), blocklists the access tokens issued in it, and tells the apps
+through back-channel logout.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import secrets
+import uuid
 from datetime import timedelta
 
 from flask import current_app
 
 from ..extensions import db
-from ..models import BrowserSession, User
+from ..models import AuthorizationCode, BrowserSession, RefreshToken, User
 from ..models.base import utcnow
-from . import audit, users
+from . import audit, backchannel, blocklist, tokens, users
 
-log = logging.getLogger("idp.security")
 LAST_SEEN_RESOLUTION = timedelta(seconds=60)
 
 
@@ -23,22 +27,29 @@ def _hash(token: str) -> str:
 
 
 def start_session(
-    user: User, amr: list[str], ip: str, user_agent: str
+    user: User, amr: list[str], ip: str, user_agent: str, previous: BrowserSession | None = None
 ) -> tuple[BrowserSession, str]:
-    """Create a session with a fresh random id; return it and the cookie value."""
+    """Sign the browser in; return the session and its new cookie value.
+
+    The cookie value is always new (no fixation). When the browser was already signed in as
+    the same user (prompt=login, max_age, a step-up to MFA) the session keeps its `sid`, so
+    apps holding tokens from it are not logged out; another user's session is ended.
+    """
     token = secrets.token_urlsafe(32)
     now = utcnow()
-    session = BrowserSession(
-        token_hash=_hash(token),
-        user_id=user.id,
-        auth_time=now,
-        amr=amr,
-        ip=ip[:64],
-        user_agent=user_agent[:512],
-        created_at=now,
-        last_seen_at=now,
-    )
-    db.session.add(session)
+    if previous is not None and previous.user_id == user.id and previous.ended_at is None:
+        session = previous
+        session.token_hash = _hash(token)
+    else:
+        if previous is not None:
+            end_session(previous, reason="another_user_signed_in")
+        session = BrowserSession(token_hash=_hash(token), user_id=user.id, created_at=now)
+        db.session.add(session)
+    session.auth_time = now
+    session.amr = amr
+    session.ip = ip[:64]
+    session.user_agent = user_agent[:512]
+    session.last_seen_at = now
     audit.record("login_success", user_id=user.id, amr=amr)
     db.session.commit()
     return session, token
@@ -58,26 +69,88 @@ def find_session(token: str | None) -> BrowserSession | None:
     session = db.session.execute(
         db.select(BrowserSession).filter_by(token_hash=_hash(token))
     ).scalar_one_or_none()
-    if session is None or session.ended_at is not None:
-        return None
-    config = current_app.config["IDP"]
-    now = utcnow()
-    idle_deadline = session.last_seen_at + timedelta(seconds=config.session_idle_ttl)
-    absolute_deadline = session.created_at + timedelta(seconds=config.session_absolute_ttl)
-    if now >= idle_deadline or now >= absolute_deadline:
+    if session is None or not is_live(session):
         return None
     user = db.session.get(User, session.user_id)
     if user is None or user.disabled:
         return None
+    now = utcnow()
     if now - session.last_seen_at >= LAST_SEEN_RESOLUTION:
         session.last_seen_at = now
         db.session.commit()
     return session
 
 
-def end_session(session: BrowserSession) -> None:
-    """Mark the session ended so its cookie no longer works anywhere."""
-    if session.ended_at is None:
-        session.ended_at = utcnow()
-        db.session.commit()
-        log.info("signed out", extra={"event": "logout", "user_id": str(session.user_id)})
+def is_live(session: BrowserSession) -> bool:
+    """Not ended, and within both the idle timeout and the absolute lifetime."""
+    if session.ended_at is not None:
+        return False
+    config = current_app.config["IDP"]
+    now = utcnow()
+    return now < session.last_seen_at + timedelta(
+        seconds=config.session_idle_ttl
+    ) and now < session.created_at + timedelta(seconds=config.session_absolute_ttl)
+
+
+def find_live_session(sid: str | None, user_id: str | None) -> BrowserSession | None:
+    """The live session with this `sid`, if it belongs to that user."""
+    try:
+        session = db.session.get(BrowserSession, uuid.UUID(str(sid)))
+    except ValueError:
+        return None
+    if session is None or str(session.user_id) != str(user_id) or not is_live(session):
+        return None
+    return session
+
+
+def live_sessions(user_id) -> list[BrowserSession]:
+    """The user's sessions that still work, most recently used first."""
+    sessions = db.session.execute(
+        db.select(BrowserSession)
+        .where(BrowserSession.user_id == user_id, BrowserSession.ended_at.is_(None))
+        .order_by(BrowserSession.last_seen_at.desc())
+    ).scalars()
+    return [s for s in sessions if is_live(s)]
+
+
+def end_session(session: BrowserSession, reason: str = "logout") -> None:
+    """End the session: its cookie stops working, its tokens stop working, apps are told."""
+    if session.ended_at is not None:
+        return
+    now = utcnow()
+    session.ended_at = now
+    families = (
+        db.session.execute(
+            db.select(RefreshToken.family_id)
+            .where(
+                RefreshToken.session_id == session.id,
+                RefreshToken.offline.is_(False),
+                RefreshToken.revoked_at.is_(None),
+            )
+            .distinct()
+        )
+        .scalars()
+        .all()
+    )
+    for family_id in families:
+        tokens.revoke_family(family_id)
+    issued = db.session.execute(
+        db.select(AuthorizationCode.access_jti, AuthorizationCode.access_expires_at).where(
+            AuthorizationCode.session_id == session.id, AuthorizationCode.access_expires_at > now
+        )
+    )
+    for jti, expires_at in issued:
+        blocklist.block(jti, expires_at)
+    audit.record("session_ended", user_id=session.user_id, sid=str(session.id), reason=reason)
+    db.session.commit()
+    backchannel.notify(session)
+
+
+def end_sessions(user_id, keep: BrowserSession | None = None, reason: str = "logout") -> int:
+    """End every live session of the user except `keep`; return how many ended."""
+    ended = 0
+    for session in live_sessions(user_id):
+        if keep is None or session.id != keep.id:
+            end_session(session, reason=reason)
+            ended += 1
+    return ended

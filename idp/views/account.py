@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from ua_parser import parse as parse_user_agent
 
-from ..services import accounts, users
+from ..services import accounts, clients, consents, signin, users
 from . import context
 from .errors import error_page
 
@@ -97,7 +98,92 @@ def account():
     user = context.current_user()
     if user is None:
         return redirect(url_for("auth.login", next="account"), 303)
-    return _page("account/index.html", user=user)
+    current = context.current_session()
+    sessions = [
+        {
+            "id": str(s.id),
+            "device": describe_device(s.user_agent),
+            "ip": s.ip,
+            "signed_in": s.auth_time,
+            "last_seen": s.last_seen_at,
+            "current": s.id == current.id,
+        }
+        for s in signin.live_sessions(user.id)
+    ]
+    apps = []
+    for consent in consents.list_for_user(user.id):
+        client = clients.find_client(consent.client_id)
+        if client is not None:
+            apps.append(
+                {
+                    "client_id": client.client_id,
+                    "name": client.client_name,
+                    "scopes": consent.scope.split(),
+                }
+            )
+    return _page("account/index.html", user=user, sessions=sessions, apps=apps)
+
+
+def describe_device(user_agent: str) -> str:
+    """ "Firefox 128 on Windows" from a User-Agent header (ua-parser)."""
+    if not user_agent:
+        return "Unknown device"
+    parsed = parse_user_agent(user_agent)
+    browser = parsed.user_agent.family if parsed.user_agent else "Unknown browser"
+    if parsed.user_agent and parsed.user_agent.major:
+        browser += f" {parsed.user_agent.major}"
+    system = parsed.os.family if parsed.os else None
+    return f"{browser} on {system}" if system and system != "Other" else browser
+
+
+@bp.post("/account/sessions/end")
+def end_one_session():
+    user = context.current_user()
+    if user is None:
+        return redirect(url_for("auth.login", next="account"), 303)
+    target = signin.find_live_session(request.form.get("session_id"), user.id)
+    current = context.current_session()
+    if target is not None:
+        signin.end_session(target, reason="ended_from_account_page")
+    if target is not None and target.id == current.id:
+        return _signed_out_response()
+    return redirect(url_for("account.account"), 303)
+
+
+@bp.post("/account/sessions/end-others")
+def end_other_sessions():
+    user = context.current_user()
+    if user is None:
+        return redirect(url_for("auth.login", next="account"), 303)
+    signin.end_sessions(user.id, keep=context.current_session(), reason="sign_out_elsewhere")
+    return redirect(url_for("account.account"), 303)
+
+
+@bp.post("/account/sessions/end-all")
+def end_all_sessions():
+    user = context.current_user()
+    if user is None:
+        return redirect(url_for("auth.login", next="account"), 303)
+    signin.end_sessions(user.id, reason="sign_out_everywhere")
+    return _signed_out_response()
+
+
+@bp.post("/account/apps/revoke")
+def revoke_app():
+    user = context.current_user()
+    if user is None:
+        return redirect(url_for("auth.login", next="account"), 303)
+    consents.revoke(user.id, request.form.get("client_id", "")[:48])
+    return redirect(url_for("account.account"), 303)
+
+
+def _signed_out_response():
+    response = redirect(url_for("auth.home"), 303)
+    config = current_app.config["IDP"]
+    response.delete_cookie(
+        config.session_cookie_name, path="/", secure=config.https, httponly=True, samesite="Lax"
+    )
+    return response
 
 
 @bp.route("/account/password", methods=["GET", "POST"])

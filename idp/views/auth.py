@@ -88,11 +88,14 @@ def complete_sign_in(user: User, amr: list[str], ix: Interaction | None):
 
 
 def start_fresh_session(user: User, amr: list[str]):
-    """End this browser's session, if any, and start a new one: a new id, no fixation."""
-    previous = context.current_session()
-    if previous is not None:
-        signin.end_session(previous)
-    return signin.start_session(user, amr, context.client_ip(), request.user_agent.string or "")
+    """Sign this browser in with a new cookie value (see signin.start_session)."""
+    return signin.start_session(
+        user,
+        amr,
+        context.client_ip(),
+        request.user_agent.string or "",
+        previous=context.current_session(),
+    )
 
 
 def hand_over_session(response, token: str, user: User) -> None:

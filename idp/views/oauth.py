@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, redirect, request, url_for
 
 from ..extensions import csrf
 from ..oauth.responses import authorization_response
+from ..oauth.validators import read_id_token_hint
 from ..services import interaction
 from ..services.interaction import Interaction
 from . import context
@@ -56,8 +57,10 @@ def _authorize(params: Mapping[str, str] | None, ix: Interaction | None):
         if ix is not None and ix.extra.get("denied"):
             interaction.finish(ix)
             raise AccessDeniedError(redirect_uri=grant.redirect_uri)
+        hint = data.get("id_token_hint")
+        hinted_subject = read_id_token_hint(hint).get("sub") if hint else None
         step = interaction.required_step(
-            data, grant.request.client, grant.request.scope, browser_session, ix
+            data, grant.request.client, grant.request.scope, browser_session, ix, hinted_subject
         )
         if step is not None:
             if "none" in (data.get("prompt") or "").split():

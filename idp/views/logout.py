@@ -1,0 +1,77 @@
+"""RP-Initiated Logout: /session/end, with a confirmation page when there is no valid hint."""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749 import OAuth2Error
+from flask import Blueprint, current_app, make_response, render_template, request
+
+from ..extensions import csrf
+from . import context
+from .errors import error_page
+
+bp = Blueprint("logout", __name__)
+PASSED_ON = ("client_id", "post_logout_redirect_uri", "state", "ui_locales", "logout_hint")
+
+
+def _server():
+    return current_app.extensions["idp.oauth"]
+
+
+@bp.route("/session/end", methods=["GET", "POST"])
+@csrf.exempt  # relying parties may POST here; nothing changes without a hint or a confirmation
+def end_session():
+    try:
+        end_request = _server().validate_endpoint_request("end_session")
+    except OAuth2Error as error:
+        return error_page(
+            error.get_error_description() or "The logout request is not valid.",
+            400,
+            error_code=error.error,
+        )
+    if end_request.needs_confirmation:
+        fields = {name: request.values[name] for name in PASSED_ON if request.values.get(name)}
+        client = end_request.client
+        body = render_template(
+            "auth/logout_confirm.html",
+            fields=fields,
+            client_name=client.client_name if client else None,
+        )
+        return body, 200, {"Cache-Control": "no-store"}
+    return _finish(end_request)
+
+
+@bp.post("/session/end/confirm")
+def confirm_end_session():
+    """The user's answer on the confirmation page (CSRF-protected)."""
+    if request.form.get("decision") != "logout":
+        return render_template(
+            "auth/message.html", title="You are still signed in", message="Nothing was changed."
+        ), 200
+    try:
+        end_request = _server().validate_endpoint_request("end_session")
+    except OAuth2Error as error:
+        return error_page(
+            error.get_error_description() or "The logout request is not valid.",
+            400,
+            error_code=error.error,
+        )
+    return _finish(end_request)
+
+
+def _finish(end_request):
+    context.current_session()  # looked up before it ends, for the endpoint's end_session
+    response = _server().create_endpoint_response("end_session", end_request)
+    if response is None:
+        response = make_response(
+            render_template(
+                "auth/message.html",
+                title="You are signed out",
+                message="You are signed out of idp and of the apps that use it.",
+            )
+        )
+    config = current_app.config["IDP"]
+    response.delete_cookie(
+        config.session_cookie_name, path="/", secure=config.https, httponly=True, samesite="Lax"
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
