@@ -18,6 +18,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     from .extensions import csrf, db, migrate
     from .oauth.keys import KeyRing
     from .oauth.server import init_oauth
+    from .oauth.upstream import init_upstream
     from .store import create_store
     from .views import (
         account,
@@ -25,6 +26,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         consent,
         discovery,
         errors,
+        federation,
         logout,
         mfa,
         oauth,
@@ -60,7 +62,17 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
             f"no active signing key in {settings.keys_dir}; run 'idp keys generate' first"
         )
     init_oauth(app)
-    for blueprint in (oauth.bp, discovery.bp, auth.bp, consent.bp, account.bp, mfa.bp, logout.bp):
+    init_upstream(app)
+    for blueprint in (
+        oauth.bp,
+        discovery.bp,
+        auth.bp,
+        consent.bp,
+        account.bp,
+        mfa.bp,
+        logout.bp,
+        federation.bp,
+    ):
         app.register_blueprint(blueprint)
     errors.init_app(app)
     ratelimits.init_app(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -24,6 +25,87 @@ METADATA_MAX_AGE_SECONDS = 300
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message says why in one line."""
+
+
+PROVIDER_KINDS = ("google", "github", "oidc")
+PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+GOOGLE_ISSUER = "https://accounts.google.com"
+GITHUB_DEFAULTS = {
+    "authorize_url": "https://github.com/login/oauth/authorize",
+    "token_url": "https://github.com/login/oauth/access_token",
+    "api_url": "https://api.github.com/",
+}
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """One upstream identity provider, from IDP_PROVIDER_<NAME>_* variables."""
+
+    name: str
+    kind: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    display_name: str = ""
+    scopes: str = ""
+    issuer: str = ""
+    authorize_url: str = ""
+    token_url: str = ""
+    api_url: str = ""
+
+
+def provider(
+    name: str, kind: str, client_id: str, client_secret: str, **extra: str
+) -> ProviderConfig:
+    """A provider with the defaults of its kind filled in; raise ConfigError when unusable."""
+    label = f"IDP_PROVIDER_{name.upper()}"
+    if not PROVIDER_NAME.match(name):
+        raise ConfigError(f"provider name {name!r} must be letters, digits or _ (IDP_PROVIDERS)")
+    if kind not in PROVIDER_KINDS:
+        raise ConfigError(f"{label}_KIND must be one of {', '.join(PROVIDER_KINDS)}, got {kind!r}")
+    if not client_id or not client_secret:
+        raise ConfigError(f"{label}_CLIENT_ID and {label}_CLIENT_SECRET are required")
+    values = {k: v for k, v in extra.items() if v}
+    if kind == "google":
+        values.setdefault("issuer", GOOGLE_ISSUER)
+        values.setdefault("display_name", "Google")
+    if kind == "github":
+        for key, default in GITHUB_DEFAULTS.items():
+            values.setdefault(key, default)
+        values.setdefault("display_name", "GitHub")
+        values.setdefault("scopes", "read:user user:email")
+    else:
+        values.setdefault("scopes", "openid email profile")
+        if not values.get("issuer", "").startswith(("https://", "http://")):
+            raise ConfigError(f"{label}_ISSUER must be the provider's issuer URL")
+    values.setdefault("display_name", name.replace("_", " ").title())
+    return ProviderConfig(
+        name=name, kind=kind, client_id=client_id, client_secret=client_secret, **values
+    )
+
+
+def providers_from_env() -> tuple[ProviderConfig, ...]:
+    names = [n.strip().lower() for n in os.environ.get("IDP_PROVIDERS", "").split(",") if n.strip()]
+    found = []
+    for name in dict.fromkeys(names):
+
+        def env(suffix: str, name: str = name) -> str:
+            return os.environ.get(f"IDP_PROVIDER_{name.upper()}_{suffix}", "").strip()
+
+        found.append(
+            provider(
+                name,
+                env("KIND").lower(),
+                env("CLIENT_ID"),
+                env("CLIENT_SECRET"),
+                display_name=env("DISPLAY_NAME"),
+                scopes=env("SCOPES"),
+                issuer=env("ISSUER"),
+                authorize_url=env("AUTHORIZE_URL"),
+                token_url=env("TOKEN_URL"),
+                api_url=env("API_URL"),
+            )
+        )
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -61,6 +143,7 @@ class Config:
     smtp_url: str = field(default="", repr=False)  # may hold a password
     mail_from: str = "idp <no-reply@localhost>"
     outbox_dir: str = ""  # empty means instance/outbox/
+    providers: tuple[ProviderConfig, ...] = ()  # IDP_PROVIDERS and IDP_PROVIDER_<NAME>_*
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -106,7 +189,7 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
     """Build the config from the environment, then apply explicit overrides."""
     values: dict[str, Any] = {}
     for f in fields(Config):
-        if f.name in ("extra", "testing"):
+        if f.name in ("extra", "testing", "providers"):
             continue
         env_name = _ENV_NAMES.get(f.name, f"IDP_{f.name.upper()}")
         raw = os.environ.get(env_name)
@@ -125,6 +208,7 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
                 ) from None
         else:
             values[f.name] = raw
+    values["providers"] = providers_from_env()
     config = replace(Config(), **values)
     if overrides:
         known = {f.name for f in fields(Config)}

@@ -276,3 +276,24 @@ def mailbox():
 def mail_app(make_app, mailbox):
     """An app that delivers mail to the loopback SMTP server."""
     return make_app(smtp_url=f"smtp://127.0.0.1:{mailbox.port}")
+
+
+@pytest.fixture
+def serve():
+    """Run apps on random loopback ports: serve(lambda issuer: app) -> (app, issuer)."""
+    running = []
+
+    def start(build):
+        server = make_server("127.0.0.1", 0, None, threaded=True)
+        issuer = f"http://127.0.0.1:{server.server_port}"
+        server.app = build(issuer)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        running.append((server, thread))
+        return server.app, issuer
+
+    yield start
+    for server, thread in running:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -6,6 +6,7 @@ from .authorization_code import AuthorizationCode
 from .browser_session import BrowserSession
 from .client import Client, hash_client_secret
 from .consent import Consent
+from .federated_identity import FederatedIdentity
 from .token import RefreshToken
 from .user import BUILT_IN_ROLES, User
 
@@ -17,6 +18,7 @@ __all__ = [
     "BrowserSession",
     "Client",
     "Consent",
+    "FederatedIdentity",
     "RecoveryCode",
     "RefreshToken",
     "User",

@@ -23,6 +23,8 @@ class BrowserSession(db.Model):
     )
     auth_time = mapped_column(UTCDateTime, nullable=False)
     amr: Mapped[list] = mapped_column(JSONValue, default=lambda: ["pwd"])
+    # The upstream provider the user signed in through, if any (the `idp` claim).
+    upstream: Mapped[str | None] = mapped_column(sa.String(32))
     ip: Mapped[str] = mapped_column(sa.String(64), default="")
     user_agent: Mapped[str] = mapped_column(sa.String(512), default="")
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)

@@ -21,7 +21,7 @@ from flask import current_app
 
 from .. import clock
 from ..extensions import db
-from ..services import audit, codes, retry, tokens, users
+from ..services import audit, codes, retry, signin, tokens, users
 from ..services.mfa import acr_for
 from .claims import user_info
 from .client_auth import ALL_AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
@@ -240,6 +240,11 @@ class IdpOpenIDCode(OpenIDCode):
         return current_app.extensions["idp.keys"].signing_keyset(self.get_client_algorithm(client))
 
     def get_client_algorithm(self, client) -> str:
+        """The client's registered `id_token_signed_response_alg` while a key of it is active;
+        RS256 otherwise (OIDC Registration §2)."""
+        alg = client.id_token_signed_response_alg
+        if alg and alg in current_app.extensions["idp.keys"].algorithms:
+            return alg
         return "RS256"
 
     def get_client_claims(self, client) -> dict:
@@ -261,12 +266,14 @@ class IdpOpenIDCode(OpenIDCode):
             claims["acr"] = acr_for(refresh_token.amr)
             if refresh_token.session_id:
                 claims["sid"] = str(refresh_token.session_id)
+                claims.update(_upstream_claim(refresh_token.session_id))
         return claims
 
     def get_authorization_code_claims(self, authorization_code) -> dict:
         claims = super().get_authorization_code_claims(authorization_code)
         if authorization_code.session_id:
             claims["sid"] = str(authorization_code.session_id)
+            claims.update(_upstream_claim(authorization_code.session_id))
         return claims
 
     def exists_nonce(self, nonce, request) -> bool:
@@ -274,3 +281,9 @@ class IdpOpenIDCode(OpenIDCode):
 
     def generate_user_info(self, user, scope):
         return user_info(user, scope)
+
+
+def _upstream_claim(session_id) -> dict:
+    """`idp`: the upstream provider the user signed in through, when there was one."""
+    upstream = signin.upstream_of(session_id)
+    return {"idp": upstream} if upstream else {}

@@ -142,9 +142,10 @@ def check_code(user: User, code: str) -> str | None:
     return None
 
 
-def amr_after(method: str) -> list[str]:
-    """RFC 8176 values for a password plus a second factor."""
-    return ["pwd", "otp", "mfa"] if method == "otp" else ["pwd", "mfa"]
+def amr_after(method: str, first: list[str] | None = None) -> list[str]:
+    """RFC 8176 values for the first factor (a password by default) plus a second one."""
+    base = list(first or ["pwd"])
+    return [*base, "otp", "mfa"] if method == "otp" else [*base, "mfa"]
 
 
 def regenerate_recovery_codes(user: User, code: str) -> list[str] | None:

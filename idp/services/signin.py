@@ -27,7 +27,12 @@ def _hash(token: str) -> str:
 
 
 def start_session(
-    user: User, amr: list[str], ip: str, user_agent: str, previous: BrowserSession | None = None
+    user: User,
+    amr: list[str],
+    ip: str,
+    user_agent: str,
+    previous: BrowserSession | None = None,
+    upstream: str | None = None,
 ) -> tuple[BrowserSession, str]:
     """Sign the browser in; return the session and its new cookie value.
 
@@ -47,10 +52,11 @@ def start_session(
         db.session.add(session)
     session.auth_time = now
     session.amr = amr
+    session.upstream = upstream
     session.ip = ip[:64]
     session.user_agent = user_agent[:512]
     session.last_seen_at = now
-    audit.record("login_success", user_id=user.id, amr=amr)
+    audit.record("login_success", user_id=user.id, amr=amr, upstream=upstream)
     db.session.commit()
     return session, token
 
@@ -101,6 +107,12 @@ def find_live_session(sid: str | None, user_id: str | None) -> BrowserSession | 
     if session is None or str(session.user_id) != str(user_id) or not is_live(session):
         return None
     return session
+
+
+def upstream_of(session_id) -> str | None:
+    """The upstream provider a session signed in through (for the `idp` claim)."""
+    session = db.session.get(BrowserSession, session_id)
+    return session.upstream if session is not None else None
 
 
 def live_sessions(user_id) -> list[BrowserSession]:

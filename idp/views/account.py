@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from ua_parser import parse as parse_user_agent
 
-from ..services import accounts, clients, consents, signin, users
+from ..services import accounts, clients, consents, federation, signin, users
 from . import context
 from .errors import error_page
 
@@ -121,7 +121,27 @@ def account():
                     "scopes": consent.scope.split(),
                 }
             )
-    return _page("account/index.html", user=user, sessions=sessions, apps=apps)
+    providers = {p.name: p for p in current_app.config["IDP"].providers}
+    identities = [
+        {
+            "id": i.id,
+            "email": i.email_seen,
+            "display_name": providers[i.provider].display_name
+            if i.provider in providers
+            else i.provider,
+        }
+        for i in federation.identities_of(user.id)
+    ]
+    linked = {i.provider for i in federation.identities_of(user.id)}
+    linkable = [p for name, p in providers.items() if name not in linked]
+    return _page(
+        "account/index.html",
+        user=user,
+        sessions=sessions,
+        apps=apps,
+        identities=identities,
+        linkable=linkable,
+    )
 
 
 def describe_device(user_agent: str) -> str:

@@ -14,7 +14,8 @@ from flask import (
 
 from .. import clock
 from ..models import User
-from ..services import interaction, signin, throttle, users
+from ..oauth.upstream import UpstreamProfile
+from ..services import federation, interaction, signin, throttle, users
 from ..services.interaction import Interaction
 from . import context, devices
 from .errors import error_page
@@ -22,6 +23,7 @@ from .errors import error_page
 bp = Blueprint("auth", __name__)
 SIGN_IN_FAILED = "Incorrect email or password."
 PENDING_MFA_SECONDS = 5 * 60
+PENDING_LINK_SECONDS = 10 * 60
 NEXT_PAGES = {"account": "account.account"}  # an allowlist: never redirect to user input
 
 
@@ -62,24 +64,36 @@ def login():
     if current_app.config["IDP"].require_verified_email and not user.email_verified:
         body = render_template("auth/verify_first.html", email=user.email)
         return body, 403, {"Cache-Control": "no-store"}
+    return second_step_or_sign_in(user, ["pwd"], ix)
+
+
+def second_step_or_sign_in(user: User, amr: list[str], ix, upstream: str | None = None):
+    """Users with TOTP give a code next; everyone else is signed in now."""
     if user.mfa_enabled:
         session["mfa_pending"] = {
             "user": str(user.id),
             "ix": ix.id if ix else None,
             "at": clock.now(),
             "next": request.values.get("next"),
+            "amr": amr,
+            "upstream": upstream,
         }
         return redirect(url_for("mfa.verify", ix=ix.id if ix else None), 303)
-    return complete_sign_in(user, ["pwd"], ix)
+    return complete_sign_in(user, amr, ix, upstream)
 
 
-def complete_sign_in(user: User, amr: list[str], ix: Interaction | None):
+def complete_sign_in(
+    user: User, amr: list[str], ix: Interaction | None, upstream: str | None = None
+):
     """Start a fresh session and continue where the user was going."""
-    browser_session, token = start_fresh_session(user, amr)
+    browser_session, token = start_fresh_session(user, amr, upstream)
+    linked = finish_pending_link(user)
     if ix is not None:
         ix.signed_in_session = str(browser_session.id)
         interaction.save(ix)
         target = url_for("oauth.resume_authorization", ix=ix.id)
+    elif linked:
+        target = url_for("account.account", linked=linked)
     else:
         target = url_for(NEXT_PAGES.get(request.values.get("next", ""), "auth.home"))
     response = redirect(target, 303)
@@ -87,7 +101,7 @@ def complete_sign_in(user: User, amr: list[str], ix: Interaction | None):
     return response
 
 
-def start_fresh_session(user: User, amr: list[str]):
+def start_fresh_session(user: User, amr: list[str], upstream: str | None = None):
     """Sign this browser in with a new cookie value (see signin.start_session)."""
     return signin.start_session(
         user,
@@ -95,7 +109,31 @@ def start_fresh_session(user: User, amr: list[str]):
         context.client_ip(),
         request.user_agent.string or "",
         previous=context.current_session(),
+        upstream=upstream,
     )
+
+
+def finish_pending_link(user: User) -> str | None:
+    """Link the upstream identity waiting for its account owner to sign in, if any.
+
+    Signing in to the account with its own method is the proof of ownership the linking
+    rule asks for (services/federation.py). Returns the provider name when linked.
+    """
+    pending = session.pop("federation_link", None)
+    if not pending or clock.now() - pending.get("at", 0) > PENDING_LINK_SECONDS:
+        return None
+    profile = UpstreamProfile(
+        issuer=pending["issuer"],
+        subject=pending["subject"],
+        email=pending.get("email"),
+        email_verified=False,
+        name="",
+    )
+    try:
+        federation.link(user, pending["provider"], profile)
+    except users.AccountError:
+        return None
+    return pending["provider"]
 
 
 def hand_over_session(response, token: str, user: User) -> None:
@@ -115,13 +153,16 @@ def take_pending_mfa() -> dict | None:
 def _login_page(
     ix, email: str, error: str | None = None, status: int = 200, retry_after: int | None = None
 ):
+    config = current_app.config["IDP"]
     body = render_template(
         "auth/login.html",
         ix=ix,
         email=email,
         error=error,
-        registration=current_app.config["IDP"].registration_enabled,
+        registration=config.registration_enabled,
         next=request.values.get("next", ""),
+        providers=config.providers,
+        linking=session.get("federation_link"),
     )
     headers = {"Cache-Control": "no-store"}
     if retry_after:

@@ -31,10 +31,16 @@ def verify():
     if problem:
         return problem
     pending = take_pending_mfa()
+    first, upstream = ["pwd"], None
     if pending is not None:
         user = users.get_user_by_subject(pending["user"])
+        first, upstream = pending.get("amr") or first, pending.get("upstream")
     else:
         user = context.current_user() if ix is not None else None
+        current = context.current_session()
+        if current is not None:  # a step-up keeps how the session first signed in
+            first = [m for m in current.amr if m not in ("otp", "mfa")] or first
+            upstream = current.upstream
     if user is None or not user.mfa_enabled:
         return redirect(url_for("auth.login", ix=ix.id if ix else None), 303)
     if request.method == "GET":
@@ -43,7 +49,7 @@ def verify():
     if method is None:
         return _page("auth/mfa.html", 401, ix=ix, error=WRONG_CODE)
     session.pop("mfa_pending", None)
-    return complete_sign_in(user, mfa.amr_after(method), ix)
+    return complete_sign_in(user, mfa.amr_after(method, first), ix, upstream)
 
 
 @bp.get("/account/mfa")
@@ -100,7 +106,11 @@ def confirm():
             return error_page("The setup expired. Start again from your account page.", 400)
         return _setup_page(user, secret, ix, error=WRONG_CODE, status=400)
     # The user just proved they hold the second factor: upgrade this session to MFA.
-    browser_session, token = start_fresh_session(user, mfa.amr_after("otp"))
+    current = context.current_session()
+    first = [m for m in current.amr if m not in ("otp", "mfa")] or None
+    browser_session, token = start_fresh_session(
+        user, mfa.amr_after("otp", first), current.upstream
+    )
     if ix is not None and ix.signed_in_session:
         ix.signed_in_session = str(browser_session.id)
         interaction.save(ix)
