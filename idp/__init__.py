@@ -22,6 +22,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     from .store import create_store
     from .views import (
         account,
+        admin_api,
+        admin_console,
         auth,
         consent,
         discovery,
@@ -72,6 +74,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         mfa.bp,
         logout.bp,
         federation.bp,
+        admin_api.bp,
+        admin_console.bp,
     ):
         app.register_blueprint(blueprint)
     errors.init_app(app)

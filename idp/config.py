@@ -129,6 +129,7 @@ class Config:
     session_idle_ttl: int = SESSION_IDLE_TTL_SECONDS
     session_absolute_ttl: int = SESSION_ABSOLUTE_TTL_SECONDS
     metadata_max_age: int = METADATA_MAX_AGE_SECONDS
+    admin_require_mfa: bool = False  # the admin console needs a session that passed TOTP
     registration_enabled: bool = True
     require_verified_email: bool = False  # refuse sign-in until the address is verified
     totp_key: str = ""  # encrypts TOTP secrets at rest; empty: derived from the secret key

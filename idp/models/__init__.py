@@ -7,6 +7,7 @@ from .browser_session import BrowserSession
 from .client import Client, hash_client_secret
 from .consent import Consent
 from .federated_identity import FederatedIdentity
+from .role import Role
 from .token import RefreshToken
 from .user import BUILT_IN_ROLES, User
 
@@ -21,6 +22,7 @@ __all__ = [
     "FederatedIdentity",
     "RecoveryCode",
     "RefreshToken",
+    "Role",
     "User",
     "hash_client_secret",
 ]

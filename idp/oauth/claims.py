@@ -15,4 +15,7 @@ def user_info(user: User, scope: str) -> UserInfo:
         email=user.email,
         email_verified=bool(user.email_verified),
     )
-    return UserInfo({k: v for k, v in info.filter(scope).items() if v is not None})
+    claims = {k: v for k, v in info.filter(scope).items() if v is not None}
+    if "roles" in (scope or "").split():
+        claims["roles"] = list(user.roles)
+    return UserInfo(claims)

@@ -24,7 +24,10 @@ bp = Blueprint("auth", __name__)
 SIGN_IN_FAILED = "Incorrect email or password."
 PENDING_MFA_SECONDS = 5 * 60
 PENDING_LINK_SECONDS = 10 * 60
-NEXT_PAGES = {"account": "account.account"}  # an allowlist: never redirect to user input
+NEXT_PAGES = {
+    "account": "account.account",
+    "admin": "admin_console.dashboard",
+}  # an allowlist: never redirect to user input
 
 
 def pending_interaction():

@@ -16,6 +16,8 @@ SCOPE_DESCRIPTIONS = {
     "profile": "See your name",
     "email": "See your email address and whether it is verified",
     "offline_access": "Keep access while you are not using the app",
+    "roles": "See your roles",
+    "idp:admin": "Administer this identity provider",
 }
 
 

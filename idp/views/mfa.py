@@ -36,7 +36,9 @@ def verify():
         user = users.get_user_by_subject(pending["user"])
         first, upstream = pending.get("amr") or first, pending.get("upstream")
     else:
-        user = context.current_user() if ix is not None else None
+        # A step-up of the signed-in session: for an app (ix) or the admin console.
+        stepping_up = ix is not None or request.values.get("next") == "admin"
+        user = context.current_user() if stepping_up else None
         current = context.current_session()
         if current is not None:  # a step-up keeps how the session first signed in
             first = [m for m in current.amr if m not in ("otp", "mfa")] or first

@@ -1,0 +1,98 @@
+"""What operators do to users: list, disable, roles, forced reset, erase.
+
+Role changes reach access tokens at the user's next token refresh (tokens carry the roles
+they were issued with); disabling or erasing a user ends everything at once.
+"""
+
+from __future__ import annotations
+
+from ..extensions import db
+from ..models import AuditEvent, RefreshToken, User
+from ..models.base import utcnow
+from . import accounts, audit, roles, signin, tokens, users
+
+
+def list_users(page: int = 1, per_page: int = 50, email: str | None = None):
+    """A page of users (by email, created order) and the total matching."""
+    statement = db.select(User)
+    if email:
+        statement = statement.where(User.email.contains(email.strip().lower(), autoescape=True))
+    total = db.session.execute(
+        db.select(db.func.count()).select_from(statement.subquery())
+    ).scalar_one()
+    items = (
+        db.session.execute(
+            statement.order_by(User.created_at, User.email)
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+        .scalars()
+        .all()
+    )
+    return items, total
+
+
+def set_roles(user: User, names: list[str], actor: str | None = None) -> User:
+    user.roles = roles.check_known(names)
+    audit.record("roles_changed", user_id=user.id, roles=user.roles, actor=actor)
+    db.session.commit()
+    return user
+
+
+def update_profile(user: User, name: str | None = None, email_verified: bool | None = None) -> User:
+    if name is not None:
+        user.name = name.strip()[:200]
+    if email_verified is not None:
+        user.email_verified = email_verified
+    db.session.commit()
+    return user
+
+
+def disable(user: User, actor: str | None = None) -> None:
+    """Disable sign-in and end every session, refresh family and access token of the user."""
+    user.disabled = True
+    accounts.sign_out_everywhere(user)
+    audit.record("user_disabled", user_id=user.id, actor=actor)
+    db.session.commit()
+
+
+def enable(user: User, actor: str | None = None) -> None:
+    user.disabled = False
+    audit.record("user_enabled", user_id=user.id, actor=actor)
+    db.session.commit()
+
+
+def force_password_reset(user: User, actor: str | None = None) -> None:
+    """Make the current password useless and mail the user a reset link."""
+    user.password_hash = None
+    accounts.sign_out_everywhere(user)
+    audit.record("password_reset_forced", user_id=user.id, actor=actor)
+    db.session.commit()
+    accounts.request_password_reset(user.email)
+
+
+def delete_user(user: User, actor: str | None = None) -> None:
+    """Erase the user's personal data; audit records stay, pseudonymous (id only)."""
+    signin.end_sessions(user.id, reason="user_deleted")
+    families = (
+        db.session.execute(
+            db.select(RefreshToken.family_id).where(RefreshToken.user_id == user.id).distinct()
+        )
+        .scalars()
+        .all()
+    )
+    for family_id in families:
+        tokens.revoke_family(family_id)
+    db.session.execute(
+        db.update(AuditEvent)
+        .where(AuditEvent.user_id == user.id)
+        .values(ip="", user_agent="")
+        .execution_options(synchronize_session=False)
+    )
+    audit.record("user_deleted", user_id=user.id, actor=actor, at=utcnow().isoformat())
+    db.session.delete(user)
+    db.session.commit()
+
+
+def find_user(user_id: str) -> User | None:
+    return users.get_user_by_subject(user_id)

@@ -1,0 +1,379 @@
+"""The OpenAPI 3.1 description of the admin API, served at /admin/api/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict, description: str = "OK") -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict:
+    text = {
+        400: "Invalid input",
+        401: "Missing or invalid token",
+        403: "Token lacks idp:admin, or the user lacks the admin role",
+        404: "Not found",
+    }
+    return {str(s): _json(_ref("Error"), text[s]) for s in statuses}
+
+
+def _op(
+    summary: str,
+    ok: dict,
+    *,
+    body: str | None = None,
+    params: list | None = None,
+    errors=(401, 403),
+) -> dict:
+    operation: dict[str, Any] = {"summary": summary, "responses": {**ok, **_errors(*errors)}}
+    if body:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(body)}},
+        }
+    if params:
+        operation["parameters"] = params
+    return operation
+
+
+def _query(name: str, schema: dict, description: str) -> dict:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+def _path(name: str) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+NO_CONTENT = {"204": {"description": "Done"}}
+STRINGS = {"type": "array", "items": {"type": "string"}}
+
+
+def admin_openapi(issuer: str) -> dict[str, Any]:
+    user_ok = {"200": _json(_ref("User"))}
+    client_ok = {"200": _json(_ref("Client"))}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "idp admin API",
+            "version": "1.0.0",
+            "description": "Manage users, roles, clients, sessions and read the audit "
+            "log. Authenticate with an idp access token carrying the "
+            "idp:admin scope.",
+        },
+        "servers": [{"url": f"{issuer}/admin/api"}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/users": {
+                "get": _op(
+                    "List users",
+                    {"200": _json(_ref("UserPage"))},
+                    params=[
+                        _query("page", {"type": "integer", "minimum": 1}, "Page number"),
+                        _query(
+                            "per_page",
+                            {"type": "integer", "minimum": 1, "maximum": 200},
+                            "Page size",
+                        ),
+                        _query("email", {"type": "string"}, "Part of the email to search"),
+                    ],
+                    errors=(400, 401, 403),
+                ),
+                "post": _op(
+                    "Create a user",
+                    {"201": _json(_ref("User"), "Created")},
+                    body="NewUser",
+                    errors=(400, 401, 403),
+                ),
+            },
+            "/users/{user_id}": {
+                "parameters": [_path("user_id")],
+                "get": _op("Show a user", user_ok, errors=(401, 403, 404)),
+                "patch": _op(
+                    "Update name, email_verified, roles or disabled",
+                    user_ok,
+                    body="UserUpdate",
+                    errors=(400, 401, 403, 404),
+                ),
+                "delete": _op(
+                    "Erase a user (audit records stay, pseudonymous)",
+                    NO_CONTENT,
+                    errors=(401, 403, 404),
+                ),
+            },
+            "/users/{user_id}/roles": {
+                "parameters": [_path("user_id")],
+                "put": _op(
+                    "Set a user's roles", user_ok, body="RoleList", errors=(400, 401, 403, 404)
+                ),
+            },
+            "/users/{user_id}/disable": {
+                "parameters": [_path("user_id")],
+                "post": _op(
+                    "Disable (ends sessions and refresh families)", user_ok, errors=(401, 403, 404)
+                ),
+            },
+            "/users/{user_id}/enable": {
+                "parameters": [_path("user_id")],
+                "post": _op("Enable", user_ok, errors=(401, 403, 404)),
+            },
+            "/users/{user_id}/password-reset": {
+                "parameters": [_path("user_id")],
+                "post": _op("Force a password reset", NO_CONTENT, errors=(401, 403, 404)),
+            },
+            "/users/{user_id}/sessions": {
+                "parameters": [_path("user_id")],
+                "get": _op(
+                    "List live sessions",
+                    {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "sessions": {"type": "array", "items": _ref("Session")}
+                                },
+                            }
+                        )
+                    },
+                    errors=(401, 403, 404),
+                ),
+                "delete": _op(
+                    "End every session",
+                    {
+                        "200": _json(
+                            {"type": "object", "properties": {"ended": {"type": "integer"}}}
+                        )
+                    },
+                    errors=(401, 403, 404),
+                ),
+            },
+            "/users/{user_id}/sessions/{session_id}": {
+                "parameters": [_path("user_id"), _path("session_id")],
+                "delete": _op("End one session", NO_CONTENT, errors=(401, 403, 404)),
+            },
+            "/roles": {
+                "get": _op(
+                    "List roles",
+                    {"200": _json({"type": "object", "properties": {"roles": STRINGS}})},
+                ),
+                "post": _op(
+                    "Define a role",
+                    {"201": _json(_ref("Role"), "Created")},
+                    body="Role",
+                    errors=(400, 401, 403),
+                ),
+            },
+            "/clients": {
+                "get": _op(
+                    "List clients",
+                    {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "clients": {"type": "array", "items": _ref("Client")}
+                                },
+                            }
+                        )
+                    },
+                ),
+                "post": _op(
+                    "Register a client (the secret is returned once)",
+                    {"201": _json(_ref("Client"), "Created")},
+                    body="ClientMetadata",
+                    errors=(400, 401, 403),
+                ),
+            },
+            "/clients/{client_id}": {
+                "parameters": [_path("client_id")],
+                "get": _op("Show a client", client_ok, errors=(401, 403, 404)),
+                "patch": _op(
+                    "Update client metadata",
+                    client_ok,
+                    body="ClientMetadata",
+                    errors=(400, 401, 403, 404),
+                ),
+                "delete": _op(
+                    "Delete a client and revoke its tokens", NO_CONTENT, errors=(401, 403, 404)
+                ),
+            },
+            "/clients/{client_id}/secret": {
+                "parameters": [_path("client_id")],
+                "post": _op(
+                    "Rotate the client secret (returned once)",
+                    client_ok,
+                    errors=(400, 401, 403, 404),
+                ),
+            },
+            "/audit": {
+                "get": _op(
+                    "Query the audit log, newest first",
+                    {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "events": {"type": "array", "items": _ref("AuditEvent")}
+                                },
+                            }
+                        )
+                    },
+                    params=[
+                        _query("user", {"type": "string", "format": "uuid"}, "User id"),
+                        _query("client", {"type": "string"}, "client_id"),
+                        _query("type", {"type": "string"}, "Event type"),
+                        _query("since", {"type": "string", "format": "date-time"}, "From (incl.)"),
+                        _query("until", {"type": "string", "format": "date-time"}, "Until (excl.)"),
+                        _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "Max"),
+                    ],
+                    errors=(400, 401, 403),
+                ),
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {"type": "string"},
+                        "error_description": {"type": "string"},
+                    },
+                },
+                "User": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string", "format": "uuid"},
+                        "email": {"type": "string", "format": "email"},
+                        "email_verified": {"type": "boolean"},
+                        "name": {"type": "string"},
+                        "roles": STRINGS,
+                        "disabled": {"type": "boolean"},
+                        "mfa_enabled": {"type": "boolean"},
+                        "created_at": {"type": "string", "format": "date-time"},
+                    },
+                },
+                "UserPage": {
+                    "type": "object",
+                    "properties": {
+                        "users": {"type": "array", "items": _ref("User")},
+                        "page": {"type": "integer"},
+                        "per_page": {"type": "integer"},
+                        "total": {"type": "integer"},
+                    },
+                },
+                "NewUser": {
+                    "type": "object",
+                    "required": ["email"],
+                    "properties": {
+                        "email": {"type": "string", "format": "email"},
+                        "password": {"type": "string", "minLength": 8, "maxLength": 128},
+                        "name": {"type": "string"},
+                        "roles": STRINGS,
+                        "email_verified": {"type": "boolean"},
+                    },
+                },
+                "UserUpdate": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "name": {"type": "string"},
+                        "email_verified": {"type": "boolean"},
+                        "roles": STRINGS,
+                        "disabled": {"type": "boolean"},
+                    },
+                },
+                "RoleList": {
+                    "type": "object",
+                    "required": ["roles"],
+                    "properties": {"roles": STRINGS},
+                },
+                "Role": {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {
+                        "name": {"type": "string", "pattern": "^[a-z][a-z0-9_:.-]{0,63}$"},
+                        "description": {"type": "string"},
+                    },
+                },
+                "Session": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "ip": {"type": "string"},
+                        "user_agent": {"type": "string"},
+                        "amr": STRINGS,
+                        "auth_time": {"type": "string", "format": "date-time"},
+                        "created_at": {"type": "string", "format": "date-time"},
+                        "last_seen_at": {"type": "string", "format": "date-time"},
+                    },
+                },
+                "ClientMetadata": {
+                    "type": "object",
+                    "properties": {
+                        "client_name": {"type": "string"},
+                        "redirect_uris": STRINGS,
+                        "post_logout_redirect_uris": STRINGS,
+                        "grant_types": STRINGS,
+                        "scope": {"type": "string"},
+                        "token_endpoint_auth_method": {
+                            "type": "string",
+                            "enum": [
+                                "client_secret_basic",
+                                "client_secret_post",
+                                "private_key_jwt",
+                                "none",
+                            ],
+                        },
+                        "first_party": {"type": "boolean"},
+                        "require_mfa": {"type": "boolean"},
+                        "backchannel_logout_uri": {"type": "string", "format": "uri"},
+                        "jwks_uri": {"type": "string", "format": "uri"},
+                        "jwks": {"type": "object"},
+                    },
+                },
+                "Client": {
+                    "allOf": [
+                        _ref("ClientMetadata"),
+                        {
+                            "type": "object",
+                            "properties": {
+                                "client_id": {"type": "string"},
+                                "client_secret": {
+                                    "type": "string",
+                                    "description": "Only when created or rotated",
+                                },
+                            },
+                        },
+                    ]
+                },
+                "AuditEvent": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "occurred_at": {"type": "string", "format": "date-time"},
+                        "event_type": {"type": "string"},
+                        "user_id": {"type": ["string", "null"]},
+                        "client_id": {"type": ["string", "null"]},
+                        "ip": {"type": "string"},
+                        "user_agent": {"type": "string"},
+                        "details": {"type": "object"},
+                    },
+                },
+            },
+        },
+    }
