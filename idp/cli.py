@@ -95,6 +95,68 @@ def keys_generate(alg: str, if_missing: bool) -> None:
         raise click.ClickException(str(exc)) from exc
 
 
+@keys.command("rotate")
+@click.option("--alg", type=click.Choice(["RS256", "ES256"]), default="RS256", show_default=True)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Promote even a next key published for less than the JWKS cache time.",
+)
+def keys_rotate(alg: str, force: bool) -> None:
+    """Promote the next key to active, retire the active one, create a new next key.
+
+    The first run only publishes a next key. Schedule it, e.g. monthly from cron:
+    `0 3 1 * * idp keys rotate` (and `idp keys rotate --alg ES256` if you sign with ES256).
+    Running workers pick the change up within 10 seconds, no restart; prints one JSON object.
+    """
+    from .config import load_config
+    from .oauth.keys import KeyError_, config_min_published, config_retired_ttl, rotate
+
+    try:
+        config = load_config()
+        result = rotate(
+            config.keys_dir,
+            alg,
+            min_published_seconds=config_min_published(config),
+            retired_ttl_seconds=config_retired_ttl(config),
+            force=force,
+        )
+    except (ConfigError, KeyError_, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(result))
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """Print every key with its state and age, oldest first, one JSON object per line."""
+    from . import clock
+    from .config import load_config
+    from .oauth.keys import KeyError_, config_retired_ttl, read_keys
+
+    try:
+        config = load_config()
+        stored = read_keys(config.keys_dir)
+    except (ConfigError, KeyError_, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    now = clock.now()
+    for key in stored:
+        click.echo(json.dumps(key.describe(config_retired_ttl(config), now)))
+
+
+@keys.command("prune")
+def keys_prune() -> None:
+    """Delete retired keys whose tokens have all expired (rotate also does this)."""
+    from .config import load_config
+    from .oauth.keys import KeyError_, config_retired_ttl, prune
+
+    try:
+        config = load_config()
+        removed = prune(config.keys_dir, config_retired_ttl(config))
+    except (ConfigError, KeyError_, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps({"pruned": removed}))
+
+
 @main.group()
 def clients() -> None:
     """Relying-party clients."""
@@ -128,6 +190,23 @@ def clients() -> None:
     type=int,
     help="Seconds a lost refresh response may be fetched again (default IDP_REFRESH_RETRY_WINDOW).",
 )
+@click.option(
+    "--id-token-signed-response-alg",
+    type=click.Choice(["RS256", "ES256"]),
+    help="Sign this client's ID tokens with ALG (an active key of ALG must exist).",
+)
+@click.option(
+    "--exchange-audience",
+    "exchange_audiences",
+    multiple=True,
+    help="Token exchange: an audience the client may ask tokens for (repeatable).",
+)
+@click.option(
+    "--exchange-scope",
+    "exchange_scopes",
+    multiple=True,
+    help="Token exchange: a scope the client may ask for (repeatable).",
+)
 @with_app
 def clients_create(
     name,
@@ -144,6 +223,9 @@ def clients_create(
     require_mfa,
     backchannel_logout_uri,
     backchannel_logout_session_required,
+    id_token_signed_response_alg,
+    exchange_audiences,
+    exchange_scopes,
 ) -> None:
     """Register a client and print it as JSON (the secret is shown this once)."""
     from .services.clients import create_client, describe
@@ -163,6 +245,9 @@ def clients_create(
         require_mfa=require_mfa,
         backchannel_logout_uri=backchannel_logout_uri,
         backchannel_logout_session_required=backchannel_logout_session_required,
+        id_token_signed_response_alg=id_token_signed_response_alg,
+        exchange_audiences=list(exchange_audiences),
+        exchange_scopes=list(exchange_scopes),
     )
     click.echo(json.dumps(describe(client, secret), indent=2))
 

@@ -10,6 +10,7 @@ from .client_auth import ALL_AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
 from .keys import KeyRing
 from .responses import RESPONSE_MODES
 from .server import SCOPES_SUPPORTED
+from .token_exchange import TOKEN_EXCHANGE_GRANT_TYPE
 
 
 def metadata(config: Config, keys: KeyRing) -> dict[str, Any]:
@@ -27,9 +28,15 @@ def metadata(config: Config, keys: KeyRing) -> dict[str, Any]:
         "scopes_supported": SCOPES_SUPPORTED,
         "response_types_supported": ["code"],
         "response_modes_supported": list(RESPONSE_MODES),
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            TOKEN_EXCHANGE_GRANT_TYPE,
+        ],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        # Exactly what can sign now; a client may register one (id_token_signed_response_alg).
+        "id_token_signing_alg_values_supported": keys.algorithms,
         "token_endpoint_auth_methods_supported": ALL_AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
         "revocation_endpoint_auth_methods_supported": ALL_AUTH_METHODS,
@@ -49,6 +56,7 @@ def metadata(config: Config, keys: KeyRing) -> dict[str, Any]:
             "amr",
             "sid",
             "acr",
+            "roles",
             "name",
             "email",
             "email_verified",

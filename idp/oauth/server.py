@@ -23,10 +23,12 @@ from .grants import (
     RefreshTokenGrant,
     S256CodeChallenge,
 )
+from .keys import config_retired_ttl
+from .token_exchange import TokenExchangeGrant
 from .tokens import AccessTokenGenerator
 from .validators import AccessTokenValidator
 
-SCOPES_SUPPORTED = ["openid", "profile", "email", "offline_access"]
+SCOPES_SUPPORTED = ["openid", "profile", "email", "offline_access", "roles"]
 
 
 class IssuerRequest(OAuth2Request):
@@ -86,6 +88,8 @@ def _save_token(token: dict, request) -> None:
 def init_oauth(app: Flask) -> None:
     """Build the authorization server for this app and store it in app.extensions."""
     config = app.config["IDP"]
+    # Retired keys stay in JWKS as long as the tokens they signed can live.
+    app.extensions["idp.keys"].configure(config_retired_ttl(config))
     server = IdpAuthorizationServer()
     server.init_app(app, query_client=clients.find_client, save_token=_save_token)
     server.register_token_generator(
@@ -101,6 +105,7 @@ def init_oauth(app: Flask) -> None:
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), openid])
     server.register_grant(RefreshTokenGrant, [openid])
     server.register_grant(ClientCredentialsGrant)
+    server.register_grant(TokenExchangeGrant)
     server.register_endpoint(RevocationEndpoint)
     server.register_endpoint(IntrospectionEndpoint)
     server.register_endpoint(EndSessionEndpoint)

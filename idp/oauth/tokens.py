@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+from collections.abc import Iterator
+from contextvars import ContextVar
 
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from flask import current_app
+
+# Claims a grant fixes for the token it is about to issue (token exchange: aud and act).
+_claims_override: ContextVar[dict | None] = ContextVar("claims_override", default=None)
+
+
+@contextlib.contextmanager
+def token_claims(**claims) -> Iterator[None]:
+    """Issue the tokens generated inside the block with these claims (e.g. `aud`, `act`)."""
+    reset = _claims_override.set({k: v for k, v in claims.items() if v})
+    try:
+        yield
+    finally:
+        _claims_override.reset(reset)
 
 
 class AccessTokenGenerator(JWTBearerTokenGenerator):
@@ -33,4 +49,6 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
 
     def get_extra_claims(self, client, grant_type, user, scope) -> dict:
         # Roles travel in the token so services authorize without calling idp.
-        return {"roles": list(user.roles)} if user is not None else {}
+        claims = {"roles": list(user.roles)} if user is not None else {}
+        claims.update(_claims_override.get() or {})
+        return claims

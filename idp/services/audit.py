@@ -24,6 +24,8 @@ EVENT_TYPES = (
     "refresh_token_reuse",
     "refresh_token_foreign_client",
     "token_revoked",
+    "token_exchanged",
+    "token_exchange_refused",
 )
 
 

@@ -8,17 +8,25 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import scope_to_list
+from flask import current_app
 from joserfc.jwk import KeySet
 
 from ..extensions import db
 from ..models import AuthorizationCode, Client, Consent, hash_client_secret
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+TOKEN_EXCHANGE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"  # RFC 8693
+GRANT_TYPES = (
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    TOKEN_EXCHANGE_GRANT_TYPE,
+)
 DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")
 MAX_RETRY_WINDOW_SECONDS = 60
 DEFAULT_SCOPE = "openid profile email"
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+MAX_AUDIENCE_LENGTH = 255
 
 
 class ClientError(ValueError):
@@ -59,6 +67,9 @@ def create_client(
     require_mfa: bool = False,
     backchannel_logout_uri: str | None = None,
     backchannel_logout_session_required: bool = False,
+    id_token_signed_response_alg: str | None = None,
+    exchange_audiences: list[str] | None = None,
+    exchange_scopes: list[str] | None = None,
 ) -> tuple[Client, str | None]:
     """Register a client; return it and its secret (None when it has no secret)."""
     if not name.strip():
@@ -74,6 +85,8 @@ def create_client(
         raise ClientError(f"unsupported grant type {unknown[0]!r}")
     if public and "client_credentials" in grant_types:
         raise ClientError("public clients cannot use the client_credentials grant")
+    if public and TOKEN_EXCHANGE_GRANT_TYPE in grant_types:
+        raise ClientError("public clients cannot use the token-exchange grant")
     if "authorization_code" in grant_types and not redirect_uris:
         raise ClientError("at least one redirect URI is required")
     metadata: dict[str, Any] = {
@@ -106,6 +119,16 @@ def create_client(
             raise ClientError("backchannel_logout_uri must be an http(s) URL")
         metadata["backchannel_logout_uri"] = backchannel_logout_uri
         metadata["backchannel_logout_session_required"] = backchannel_logout_session_required
+    if id_token_signed_response_alg:
+        metadata["id_token_signed_response_alg"] = _validate_id_token_alg(
+            id_token_signed_response_alg
+        )
+    if TOKEN_EXCHANGE_GRANT_TYPE in grant_types:
+        metadata["token_exchange"] = _validate_exchange(
+            exchange_audiences, exchange_scopes, scope_to_list(metadata["scope"]) or []
+        )
+    elif exchange_audiences or exchange_scopes:
+        raise ClientError("exchange audiences and scopes need the token-exchange grant type")
     has_secret = auth_method in ("client_secret_basic", "client_secret_post")
     secret = secrets.token_urlsafe(32) if has_secret else None
     client = Client(
@@ -137,6 +160,36 @@ def _validate_client_keys(jwks: dict | None, jwks_uri: str | None) -> dict[str, 
     if not keys.keys or any(key.is_private for key in keys.keys):
         raise ClientError("jwks must hold public keys only")
     return {"jwks": {"keys": [key.as_dict(private=False) for key in keys.keys]}}
+
+
+def _validate_id_token_alg(alg: str) -> str:
+    """One of the algorithms an active key signs with now (discovery advertises the same)."""
+    supported = current_app.extensions["idp.keys"].algorithms
+    if alg not in supported:
+        raise ClientError(
+            f"id_token_signed_response_alg must be one of {', '.join(supported)} (the algorithms"
+            f" of active signing keys); for {alg!r} run 'idp keys generate --alg {alg}' first"
+        )
+    return alg
+
+
+def _validate_exchange(
+    audiences: list[str] | None, scopes: list[str] | None, client_scopes: list[str]
+) -> dict[str, Any]:
+    """What a token-exchange client may ask for: scopes within its registered scope (all of
+    it by default), and audiences (other clients or resource identifiers) besides itself."""
+    scope_list = list(dict.fromkeys(s for value in scopes or [] for s in scope_to_list(value)))
+    scope_list = scope_list or list(client_scopes)
+    if not scope_list:
+        raise ClientError("token-exchange clients need at least one scope")
+    outside = [s for s in scope_list if s not in client_scopes]
+    if outside:
+        raise ClientError(f"exchange scope {outside[0]!r} is not in the client's scope")
+    audience_list = list(dict.fromkeys(audiences or []))
+    for audience in audience_list:
+        if not audience or len(audience) > MAX_AUDIENCE_LENGTH or any(map(str.isspace, audience)):
+            raise ClientError(f"exchange audience must be a non-empty word: {audience!r}")
+    return {"audiences": audience_list, "scopes": scope_list}
 
 
 def find_client(client_id: str | None) -> Client | None:
