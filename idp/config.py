@@ -129,6 +129,9 @@ class Config:
     session_idle_ttl: int = SESSION_IDLE_TTL_SECONDS
     session_absolute_ttl: int = SESSION_ABSOLUTE_TTL_SECONDS
     metadata_max_age: int = METADATA_MAX_AGE_SECONDS
+    # RFC 7591/7592 dynamic client registration, gated by an initial access token.
+    dynamic_registration: bool = False
+    registration_initial_token: str = field(default="", repr=False)
     admin_require_mfa: bool = False  # the admin console needs a session that passed TOTP
     registration_enabled: bool = True
     require_verified_email: bool = False  # refuse sign-in until the address is verified
@@ -242,6 +245,11 @@ def validate(config: Config) -> None:
             raise ConfigError(
                 "IDP_SMTP_URL must be set in production (mail would stay in the outbox)"
             )
+    if config.dynamic_registration and len(config.registration_initial_token) < 32:
+        raise ConfigError(
+            "IDP_DYNAMIC_REGISTRATION needs IDP_REGISTRATION_INITIAL_TOKEN "
+            "(at least 32 random characters)"
+        )
     if config.smtp_url:
         from .services.mail import MailError, parse_smtp_url
 

@@ -27,6 +27,8 @@ class Client(db.Model, OAuth2ClientMixin):
     # Holds the SHA-256 of the secret, never the secret.
     client_secret = mapped_column(sa.String(120))
     first_party: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    # RFC 7592: SHA-256 of the registration access token of a dynamically registered client.
+    registration_token_hash = mapped_column(sa.String(64))
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     @property

@@ -16,7 +16,7 @@ from .token_exchange import TOKEN_EXCHANGE_GRANT_TYPE
 def metadata(config: Config, keys: KeyRing) -> dict[str, Any]:
     """Return the provider metadata for the current config and keys."""
     issuer = config.issuer
-    return {
+    document = {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
         "token_endpoint": f"{issuer}/token",
@@ -70,3 +70,6 @@ def metadata(config: Config, keys: KeyRing) -> dict[str, Any]:
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
     }
+    if config.dynamic_registration:
+        document["registration_endpoint"] = f"{issuer}/connect/register"
+    return document

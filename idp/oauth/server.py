@@ -24,6 +24,7 @@ from .grants import (
     S256CodeChallenge,
 )
 from .keys import config_retired_ttl
+from .registration import ConfigurationEndpoint, RegistrationEndpoint
 from .token_exchange import TokenExchangeGrant
 from .tokens import AccessTokenGenerator
 from .validators import AccessTokenValidator
@@ -109,6 +110,8 @@ def init_oauth(app: Flask) -> None:
     server.register_endpoint(RevocationEndpoint)
     server.register_endpoint(IntrospectionEndpoint)
     server.register_endpoint(EndSessionEndpoint)
+    server.register_endpoint(RegistrationEndpoint)
+    server.register_endpoint(ConfigurationEndpoint)
     protector = ResourceProtector()
     protector.register_token_validator(AccessTokenValidator(config.issuer))
     server.register_endpoint(IdpUserInfoEndpoint(resource_protector=protector))

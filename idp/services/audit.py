@@ -14,9 +14,15 @@ from ..models import AuditEvent
 log = logging.getLogger("idp.security")
 
 EVENT_TYPES = (
+    # sign-in and sessions
     "login_success",
     "login_failure",
+    "session_ended",
+    "backchannel_logout_delivered",
+    "backchannel_logout_failed",
+    # authorization and tokens
     "consent_granted",
+    "consent_revoked",
     "code_issued",
     "code_replay",
     "tokens_issued",
@@ -26,11 +32,34 @@ EVENT_TYPES = (
     "token_revoked",
     "token_exchanged",
     "token_exchange_refused",
+    # accounts
+    "email_verified",
+    "password_changed",
+    "password_reset",
+    "password_reset_requested",
+    "password_reset_forced",
+    "mfa_enabled",
+    "mfa_disabled",
+    "recovery_code_used",
+    "recovery_codes_regenerated",
+    "identity_linked",
+    "identity_unlinked",
+    # administration
+    "user_disabled",
+    "user_enabled",
+    "user_deleted",
+    "roles_changed",
+    "role_defined",
+    "client_created",
+    "client_updated",
+    "client_secret_rotated",
+    "client_deleted",
 )
 
 
 def record(event_type: str, user_id=None, client_id: str | None = None, **details: Any) -> None:
     """Stage an audit event in the current transaction; the use case commits it."""
+    assert event_type in EVENT_TYPES, f"unregistered audit event {event_type!r}"
     ip = user_agent = ""
     if has_request_context():
         ip = (request.remote_addr or "")[:64]

@@ -12,7 +12,8 @@ from flask import current_app
 from joserfc.jwk import KeySet
 
 from ..extensions import db
-from ..models import AuthorizationCode, Client, Consent, hash_client_secret
+from ..models import AuthorizationCode, Client, Consent, RefreshToken, hash_client_secret
+from . import blocklist, tokens
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 TOKEN_EXCHANGE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"  # RFC 8693
@@ -52,7 +53,7 @@ def validate_redirect_uri(uri: str, field: str = "redirect_uri") -> str:
     return uri
 
 
-def create_client(
+def build_metadata(
     name: str,
     redirect_uris: list[str],
     post_logout_redirect_uris: list[str] | None = None,
@@ -60,7 +61,6 @@ def create_client(
     grant_types: list[str] | None = None,
     scope: str = DEFAULT_SCOPE,
     auth_method: str | None = None,
-    first_party: bool = False,
     jwks: dict | None = None,
     jwks_uri: str | None = None,
     refresh_retry_window: int | None = None,
@@ -70,9 +70,13 @@ def create_client(
     id_token_signed_response_alg: str | None = None,
     exchange_audiences: list[str] | None = None,
     exchange_scopes: list[str] | None = None,
-) -> tuple[Client, str | None]:
-    """Register a client; return it and its secret (None when it has no secret)."""
-    if not name.strip():
+) -> dict[str, Any]:
+    """Validated RFC 7591-style metadata; raise ClientError naming the field that is wrong.
+
+    The one place client metadata is checked, for the CLI, the admin API and console, and
+    dynamic registration alike.
+    """
+    if not isinstance(name, str) or not name.strip():
         raise ClientError("a client name is required")
     auth_method = auth_method or ("none" if public else "client_secret_basic")
     if auth_method not in AUTH_METHODS:
@@ -90,7 +94,7 @@ def create_client(
     if "authorization_code" in grant_types and not redirect_uris:
         raise ClientError("at least one redirect URI is required")
     metadata: dict[str, Any] = {
-        "client_name": name.strip(),
+        "client_name": name.strip()[:200],
         "redirect_uris": [validate_redirect_uri(u) for u in redirect_uris],
         "post_logout_redirect_uris": [
             validate_redirect_uri(u, "post_logout_redirect_uri")
@@ -129,8 +133,24 @@ def create_client(
         )
     elif exchange_audiences or exchange_scopes:
         raise ClientError("exchange audiences and scopes need the token-exchange grant type")
-    has_secret = auth_method in ("client_secret_basic", "client_secret_post")
-    secret = secrets.token_urlsafe(32) if has_secret else None
+    return metadata
+
+
+def _has_secret(auth_method: str) -> bool:
+    return auth_method in ("client_secret_basic", "client_secret_post")
+
+
+def create_client(
+    name: str, redirect_uris: list[str], first_party: bool = False, **fields: Any
+) -> tuple[Client, str | None]:
+    """Register a client; return it and its secret (None when it has no secret).
+
+    `fields` are build_metadata's keyword arguments.
+    """
+    metadata = build_metadata(name, redirect_uris, **fields)
+    secret = (
+        secrets.token_urlsafe(32) if _has_secret(metadata["token_endpoint_auth_method"]) else None
+    )
     client = Client(
         client_id=secrets.token_urlsafe(18),
         client_secret=hash_client_secret(secret) if secret else None,
@@ -141,6 +161,58 @@ def create_client(
     db.session.add(client)
     db.session.commit()
     return client, secret
+
+
+def registered_fields(client: Client) -> dict[str, Any]:
+    """The client's registration as build_metadata's arguments (for partial updates)."""
+    metadata = client.client_metadata
+    exchange = metadata.get("token_exchange") or {}
+    return {
+        "name": metadata.get("client_name", ""),
+        "redirect_uris": metadata.get("redirect_uris", []),
+        "post_logout_redirect_uris": metadata.get("post_logout_redirect_uris", []),
+        "public": client.is_public,
+        "grant_types": metadata.get("grant_types"),
+        "scope": metadata.get("scope", ""),
+        "auth_method": client.token_endpoint_auth_method,
+        "jwks": metadata.get("jwks"),
+        "jwks_uri": metadata.get("jwks_uri"),
+        "refresh_retry_window": metadata.get("refresh_retry_window"),
+        "require_mfa": bool(metadata.get("require_mfa")),
+        "backchannel_logout_uri": metadata.get("backchannel_logout_uri"),
+        "backchannel_logout_session_required": bool(
+            metadata.get("backchannel_logout_session_required")
+        ),
+        "id_token_signed_response_alg": metadata.get("id_token_signed_response_alg"),
+        "exchange_audiences": exchange.get("audiences"),
+        "exchange_scopes": exchange.get("scopes"),
+    }
+
+
+def update_client(client: Client, first_party: bool | None = None, **fields: Any) -> Client:
+    """Change a client's metadata; fields not given keep their value. A client keeps its kind
+    of credential: switching between a secret and none or keys means a new client."""
+    merged = {**registered_fields(client), **fields}
+    metadata = build_metadata(**merged)
+    if _has_secret(metadata["token_endpoint_auth_method"]) != _has_secret(
+        client.token_endpoint_auth_method
+    ):
+        raise ClientError("a client cannot switch between secret and secret-less authentication")
+    client.set_client_metadata(metadata)
+    if first_party is not None:
+        client.first_party = first_party
+    db.session.commit()
+    return client
+
+
+def rotate_secret(client: Client) -> str:
+    """A new secret for a confidential client; the old one stops working at once."""
+    if not _has_secret(client.token_endpoint_auth_method):
+        raise ClientError("only clients that authenticate with a secret have one to rotate")
+    secret = secrets.token_urlsafe(32)
+    client.client_secret = hash_client_secret(secret)
+    db.session.commit()
+    return secret
 
 
 def _validate_client_keys(jwks: dict | None, jwks_uri: str | None) -> dict[str, Any]:
@@ -203,10 +275,26 @@ def list_clients() -> list[Client]:
 
 
 def delete_client(client_id: str) -> bool:
-    """Delete a client with its codes and consents; False if it did not exist."""
+    """Delete a client, revoking its tokens; False if it did not exist."""
     client = find_client(client_id)
     if client is None:
         return False
+    families = (
+        db.session.execute(
+            db.select(RefreshToken.family_id).filter_by(client_id=client_id).distinct()
+        )
+        .scalars()
+        .all()
+    )
+    for family_id in families:
+        tokens.revoke_family(family_id)
+    for jti, expires_at in db.session.execute(
+        db.select(AuthorizationCode.access_jti, AuthorizationCode.access_expires_at).where(
+            AuthorizationCode.client_id == client_id, AuthorizationCode.access_jti.is_not(None)
+        )
+    ):
+        blocklist.block(jti, expires_at)
+    db.session.execute(db.delete(RefreshToken).filter_by(client_id=client_id))
     db.session.execute(db.delete(AuthorizationCode).filter_by(client_id=client_id))
     db.session.execute(db.delete(Consent).filter_by(client_id=client_id))
     db.session.delete(client)

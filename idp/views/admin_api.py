@@ -12,8 +12,11 @@ from datetime import datetime
 from authlib.oauth2.rfc6749 import OAuth2Error
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
-from ..extensions import csrf
-from ..services import admin, audit, roles, signin, users
+from ..extensions import (
+    csrf,  # noqa: I001
+    db,
+)
+from ..services import admin, audit, clients, roles, signin, users
 from .serializers import audit_event_json, session_json, user_json
 
 bp = Blueprint("admin_api", __name__, url_prefix="/admin/api")
@@ -211,6 +214,102 @@ def define_role():
         _field(body, "name", str, required=True), _field(body, "description", str) or ""
     )
     return jsonify(name=role.name, description=role.description), 201
+
+
+def _client_or_404(client_id: str):
+    client = clients.find_client(client_id)
+    if client is None:
+        raise ApiError(404, "not_found", "No such client.")
+    return client
+
+
+CLIENT_FIELDS = {
+    # JSON name: (build_metadata argument, type)
+    "client_name": ("name", str),
+    "redirect_uris": ("redirect_uris", list),
+    "post_logout_redirect_uris": ("post_logout_redirect_uris", list),
+    "grant_types": ("grant_types", list),
+    "scope": ("scope", str),
+    "token_endpoint_auth_method": ("auth_method", str),
+    "jwks": ("jwks", dict),
+    "jwks_uri": ("jwks_uri", str),
+    "refresh_retry_window": ("refresh_retry_window", int),
+    "require_mfa": ("require_mfa", bool),
+    "backchannel_logout_uri": ("backchannel_logout_uri", str),
+    "backchannel_logout_session_required": ("backchannel_logout_session_required", bool),
+    "id_token_signed_response_alg": ("id_token_signed_response_alg", str),
+    "first_party": ("first_party", bool),
+}
+
+
+def _client_arguments(body: dict) -> dict:
+    unknown = sorted(set(body) - set(CLIENT_FIELDS))
+    if unknown:
+        raise ApiError(400, "invalid_client_metadata", f"Unknown field '{unknown[0]}'.")
+    arguments = {}
+    for name, (argument, kind) in CLIENT_FIELDS.items():
+        if name in body:
+            arguments[argument] = _field(body, name, kind)
+    if "auth_method" in arguments:
+        arguments["public"] = arguments["auth_method"] == "none"
+    return arguments
+
+
+@bp.errorhandler(clients.ClientError)
+def invalid_client_metadata(exc: clients.ClientError):
+    return api_error(ApiError(400, "invalid_client_metadata", str(exc)))
+
+
+@bp.get("/clients")
+def list_clients():
+    return jsonify(clients=[clients.describe(c) for c in clients.list_clients()])
+
+
+@bp.post("/clients")
+def create_client():
+    arguments = _client_arguments(_json_body())
+    name = arguments.pop("name", None)
+    if not name:
+        raise ApiError(400, "invalid_client_metadata", "'client_name' is required.")
+    client, secret = clients.create_client(name, arguments.pop("redirect_uris", []), **arguments)
+    audit.record("client_created", client_id=client.client_id, actor=g.admin_actor)
+    db.session.commit()
+    response = jsonify(clients.describe(client, secret))
+    response.status_code = 201
+    response.headers["Location"] = url_for("admin_api.show_client", client_id=client.client_id)
+    return response
+
+
+@bp.get("/clients/<client_id>")
+def show_client(client_id: str):
+    return jsonify(clients.describe(_client_or_404(client_id)))
+
+
+@bp.patch("/clients/<client_id>")
+def update_client(client_id: str):
+    client = _client_or_404(client_id)
+    clients.update_client(client, **_client_arguments(_json_body()))
+    audit.record("client_updated", client_id=client.client_id, actor=g.admin_actor)
+    db.session.commit()
+    return jsonify(clients.describe(client))
+
+
+@bp.post("/clients/<client_id>/secret")
+def rotate_client_secret(client_id: str):
+    client = _client_or_404(client_id)
+    secret = clients.rotate_secret(client)
+    audit.record("client_secret_rotated", client_id=client.client_id, actor=g.admin_actor)
+    db.session.commit()
+    return jsonify(clients.describe(client, secret))
+
+
+@bp.delete("/clients/<client_id>")
+def delete_client(client_id: str):
+    _client_or_404(client_id)
+    clients.delete_client(client_id)
+    audit.record("client_deleted", client_id=client_id, actor=g.admin_actor)
+    db.session.commit()
+    return "", 204
 
 
 @bp.get("/audit")

@@ -13,6 +13,7 @@ from ..store import StoreUnavailable
 
 log = logging.getLogger("idp")
 API_PREFIXES = (
+    "/connect/",
     "/token",
     "/userinfo",
     "/revoke",

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 
 from authlib.oauth2.rfc6749 import AccessDeniedError, OAuth2Error
-from flask import Blueprint, current_app, redirect, request, url_for
+from flask import Blueprint, abort, current_app, redirect, request, url_for
 
 from ..extensions import csrf
 from ..oauth.responses import authorization_response
@@ -109,6 +109,24 @@ def issue_token():
 @csrf.exempt
 def userinfo():
     return _server().create_endpoint_response("userinfo")
+
+
+@bp.post("/connect/register")
+@csrf.exempt
+def register_client():
+    """RFC 7591 dynamic registration (when switched on)."""
+    if not current_app.config["IDP"].dynamic_registration:
+        abort(404)
+    return _server().create_endpoint_response("client_registration")
+
+
+@bp.route("/connect/register/<client_id>", methods=["GET", "PUT", "DELETE"])
+@csrf.exempt
+def manage_registration(client_id: str):
+    """RFC 7592: read, update or delete with the registration access token."""
+    if not current_app.config["IDP"].dynamic_registration:
+        abort(404)
+    return _server().create_endpoint_response("client_configuration")
 
 
 @bp.post("/revoke")

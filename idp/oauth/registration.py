@@ -1,0 +1,241 @@
+"""Dynamic Client Registration (RFC 7591, OIDC Registration 1.0) and its management
+(RFC 7592), on Authlib's endpoints. Off by default; gated by an initial access token.
+
+Registered metadata goes through the same validation as the CLI and admin API. Clients
+registered this way are never first-party and may only ask for the standard OIDC scopes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from authlib.oauth2.rfc6750 import InvalidTokenError
+from authlib.oauth2.rfc7591 import ClientMetadataClaims as OAuthClientMetadata
+from authlib.oauth2.rfc7591 import ClientRegistrationEndpoint as _RegistrationEndpoint
+from authlib.oauth2.rfc7591.errors import InvalidClientMetadataError, InvalidRedirectURIError
+from authlib.oauth2.rfc7592 import ClientConfigurationEndpoint as _ConfigurationEndpoint
+from authlib.oidc.registration import ClientMetadataClaims as OIDCClientMetadata
+from flask import current_app
+from flask import request as flask_request
+from joserfc.errors import InvalidClaimError
+
+from ..extensions import db
+from ..models import Client
+from ..services import clients
+
+REGISTRABLE_SCOPES = ("openid", "profile", "email", "offline_access", "roles")
+
+
+@dataclass
+class RegistrationCredential:
+    """The bearer token that authorized a registration call."""
+
+    client_id: str | None = None
+
+    def check_client(self, client) -> bool:
+        return self.client_id == client.client_id
+
+
+def _bearer() -> str | None:
+    header = flask_request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _client_fields(metadata: dict) -> dict:
+    """Map RFC 7591 metadata onto clients.create_client's parameters."""
+    allowed = {
+        "client_name",
+        "redirect_uris",
+        "post_logout_redirect_uris",
+        "grant_types",
+        "response_types",
+        "scope",
+        "token_endpoint_auth_method",
+        "jwks",
+        "jwks_uri",
+        "backchannel_logout_uri",
+        "backchannel_logout_session_required",
+        "id_token_signed_response_alg",
+        "client_uri",
+        "logo_uri",
+        "contacts",
+        "application_type",
+    }
+    # OIDC Registration fills these defaults in; only their default values work here.
+    for name, default in (("require_auth_time", False), ("subject_type", "public")):
+        if metadata.get(name, default) == default:
+            metadata.pop(name, None)
+    unsupported = sorted(set(metadata) - allowed)
+    if unsupported:
+        raise InvalidClientMetadataError(f"'{unsupported[0]}' is not supported here.")
+    if metadata.get("response_types", ["code"]) != ["code"]:
+        raise InvalidClientMetadataError("Only the 'code' response type is supported.")
+    grant_types = metadata.get("grant_types") or ["authorization_code"]
+    if not set(grant_types) <= {"authorization_code", "refresh_token"}:
+        raise InvalidClientMetadataError(
+            "Dynamically registered clients may use authorization_code and refresh_token."
+        )
+    scope = metadata.get("scope") or clients.DEFAULT_SCOPE
+    if not set(scope.split()) <= set(REGISTRABLE_SCOPES):
+        raise InvalidClientMetadataError(f"'scope' may only hold: {' '.join(REGISTRABLE_SCOPES)}.")
+    auth_method = metadata.get("token_endpoint_auth_method", "client_secret_basic")
+    _check_redirect_uris(
+        metadata.get("redirect_uris") or [], metadata.get("application_type", "web")
+    )
+    return {
+        "name": metadata.get("client_name") or "Unnamed client",
+        "redirect_uris": metadata.get("redirect_uris") or [],
+        "post_logout_redirect_uris": metadata.get("post_logout_redirect_uris") or [],
+        "public": auth_method == "none",
+        "grant_types": grant_types,
+        "scope": scope,
+        "auth_method": auth_method,
+        "jwks": metadata.get("jwks"),
+        "jwks_uri": metadata.get("jwks_uri"),
+        "backchannel_logout_uri": metadata.get("backchannel_logout_uri"),
+        "backchannel_logout_session_required": bool(
+            metadata.get("backchannel_logout_session_required")
+        ),
+        "id_token_signed_response_alg": metadata.get("id_token_signed_response_alg"),
+    }
+
+
+def _check_redirect_uris(uris: list[str], application_type: str) -> None:
+    """OIDC Registration §2 with RFC 8252: web clients use https (not localhost); native
+    apps use loopback http, a private-use (reverse-domain) scheme, or https."""
+    for uri in uris:
+        try:
+            clients.validate_redirect_uri(uri)
+        except clients.ClientError as exc:
+            raise InvalidRedirectURIError(str(exc)) from exc
+        parts = urlsplit(uri)
+        if application_type == "web" and (
+            parts.scheme != "https" or parts.hostname in clients.LOOPBACK_HOSTS
+        ):
+            raise InvalidRedirectURIError(
+                f"web clients register https redirect URIs (not localhost): {uri!r}; "
+                "native apps set application_type to native"
+            )
+
+
+class RedirectURIClaims(OAuthClientMetadata):
+    """Authlib's RFC 7591 claims, but redirect URIs are ours to check: its URL test wants a
+    host, which RFC 8252 private-use scheme URIs (com.example.app:/cb) do not have."""
+
+    def validate_redirect_uris(self) -> None:
+        uris = self.get("redirect_uris")
+        if uris is not None and not (
+            isinstance(uris, list) and all(isinstance(u, str) for u in uris)
+        ):
+            raise InvalidClaimError("redirect_uris")
+
+
+def _server_metadata() -> dict:
+    from .metadata import metadata as server_metadata  # metadata imports the server module
+
+    return server_metadata(current_app.config["IDP"], current_app.extensions["idp.keys"])
+
+
+def _registration_uri(client_id: str) -> str:
+    return f"{current_app.config['IDP'].issuer}/connect/register/{client_id}"
+
+
+class RegistrationEndpoint(_RegistrationEndpoint):
+    def __init__(self, server=None) -> None:
+        super().__init__(server, claims_classes=[RedirectURIClaims, OIDCClientMetadata])
+
+    def authenticate_token(self, request):
+        # RFC 7591 §3 / RFC 6750: a missing or wrong initial access token is a 401.
+        expected = current_app.config["IDP"].registration_initial_token
+        presented = _bearer()
+        if not expected or not presented:
+            raise InvalidTokenError(description="An initial access token is required.")
+        if not hmac.compare_digest(presented.encode(), expected.encode()):
+            raise InvalidTokenError(description="The initial access token is not valid.")
+        return RegistrationCredential()
+
+    def get_server_metadata(self) -> dict:
+        return _server_metadata()
+
+    def generate_client_info(self, request) -> dict:
+        return {}  # client_id and secret come from clients.create_client in save_client
+
+    def save_client(self, client_info, client_metadata, request):
+        try:
+            client, secret = clients.create_client(**_client_fields(client_metadata))
+        except clients.ClientError as exc:
+            raise InvalidClientMetadataError(str(exc)) from exc
+        token = secrets.token_urlsafe(32)
+        client.registration_token_hash = _hash(token)
+        db.session.commit()
+        request.issued = {"client_secret": secret, "registration_access_token": token}
+        return client
+
+    def generate_client_registration_info(self, client, request) -> dict:
+        info = clients.describe(client)
+        info.pop("first_party", None)
+        info.update(
+            client_id_issued_at=client.client_id_issued_at,
+            client_secret_expires_at=0,
+            registration_client_uri=_registration_uri(client.client_id),
+            registration_access_token=request.issued["registration_access_token"],
+        )
+        if request.issued["client_secret"]:
+            info["client_secret"] = request.issued["client_secret"]
+        return info
+
+
+class ConfigurationEndpoint(_ConfigurationEndpoint):
+    def __init__(self, server=None) -> None:
+        super().__init__(server, claims_classes=[RedirectURIClaims, OIDCClientMetadata])
+
+    def authenticate_token(self, request):
+        # RFC 7592 §2: an invalid registration access token is answered per RFC 6750.
+        presented = _bearer()
+        client = None
+        if presented and len(presented) <= 256:
+            client = db.session.execute(
+                db.select(Client).filter_by(registration_token_hash=_hash(presented))
+            ).scalar_one_or_none()
+        if client is None:
+            raise InvalidTokenError(description="The registration access token is not valid.")
+        return RegistrationCredential(client.client_id)
+
+    def authenticate_client(self, request):
+        return clients.find_client((flask_request.view_args or {}).get("client_id"))
+
+    def revoke_access_token(self, token, request) -> None:
+        return None  # the token only ever named its own client
+
+    def check_permission(self, client, request) -> bool:
+        return True
+
+    def introspect_client(self, client) -> dict:
+        info = clients.describe(client)
+        info.pop("first_party", None)
+        info.update(client_id_issued_at=client.client_id_issued_at, client_secret_expires_at=0)
+        return info
+
+    def generate_client_registration_info(self, client, request) -> dict:
+        return {"registration_client_uri": _registration_uri(client.client_id)}
+
+    def update_client(self, client, client_metadata, request):
+        try:
+            return clients.update_client(client, **_client_fields(client_metadata))
+        except clients.ClientError as exc:
+            raise InvalidClientMetadataError(str(exc)) from exc
+
+    def delete_client(self, client, request) -> None:
+        clients.delete_client(client.client_id)
+
+    def get_server_metadata(self) -> dict:
+        return _server_metadata()
