@@ -14,7 +14,7 @@ MIGRATIONS_DIR = str(PROJECT_ROOT / "migrations")
 
 def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment, optionally overridden by `config`."""
-    from . import models  # noqa: F401  (registers the tables)
+    from . import models, observability  # noqa: F401  (models registers the tables)
     from .extensions import csrf, db, migrate
     from .oauth.keys import KeyRing
     from .oauth.server import init_oauth
@@ -37,6 +37,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     )
 
     settings = config if isinstance(config, Config) else load_config(config)
+    if settings.log_json and not settings.testing:
+        observability.configure_logging(settings.log_level)
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"))
     app.config.update(
         IDP=settings,
@@ -78,7 +80,15 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         admin_console.bp,
     ):
         app.register_blueprint(blueprint)
+    if settings.proxy_hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Only as many hops as the deployment really has: a client cannot spoof its address.
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops
+        )
     errors.init_app(app)
     ratelimits.init_app(app)
+    observability.init_app(app)
     security.init_app(app)
     return app

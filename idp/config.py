@@ -132,7 +132,12 @@ class Config:
     # RFC 7591/7592 dynamic client registration, gated by an initial access token.
     dynamic_registration: bool = False
     registration_initial_token: str = field(default="", repr=False)
-    admin_require_mfa: bool = False  # the admin console needs a session that passed TOTP
+    admin_require_mfa: bool = False
+    metrics_token: str = field(default="", repr=False)  # bearer token required at /metrics
+    metrics_allow: str = ""  # comma-separated CIDRs allowed at /metrics, e.g. 10.0.0.0/8
+    proxy_hops: int = 0  # trusted reverse proxies in front: X-Forwarded-For/-Proto from them
+    log_level: str = "INFO"
+    log_json: bool = True  # the admin console needs a session that passed TOTP
     registration_enabled: bool = True
     require_verified_email: bool = False  # refuse sign-in until the address is verified
     totp_key: str = ""  # encrypts TOTP secrets at rest; empty: derived from the secret key
@@ -178,7 +183,7 @@ _INT_FIELDS = {f.name for f in fields(Config) if f.type == "int"}
 _BOOL_FIELDS = {f.name for f in fields(Config) if f.type == "bool"}
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
-_MAY_BE_ZERO = {"refresh_retry_window"}
+_MAY_BE_ZERO = {"refresh_retry_window", "proxy_hops"}
 
 
 def normalise_database_url(url: str) -> str:

@@ -10,6 +10,7 @@ from flask import has_request_context, request
 
 from ..extensions import db
 from ..models import AuditEvent
+from ..observability import count_event
 
 log = logging.getLogger("idp.security")
 
@@ -74,6 +75,7 @@ def record(event_type: str, user_id=None, client_id: str | None = None, **detail
             details=details,
         )
     )
+    count_event(event_type, details)
     log.info(
         event_type,
         extra={"event": event_type, "user_id": str(user_id or ""), "client_id": client_id or ""},

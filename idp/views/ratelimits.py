@@ -14,6 +14,7 @@ from flask import Flask, jsonify, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
+from ..observability import count_rate_limited
 from ..services.throttle import email_digest
 from .errors import error_page, wants_json
 
@@ -60,6 +61,7 @@ def init_app(app: Flask) -> Limiter:
 
     @app.errorhandler(RateLimitExceeded)
     def too_many(exc: RateLimitExceeded):
+        count_rate_limited()
         current = limiter.current_limit
         retry_after = max(1, math.ceil(current.reset_at - time.time())) if current else 60
         if wants_json():

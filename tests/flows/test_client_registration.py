@@ -22,7 +22,9 @@ def register(client, body, token=INITIAL_TOKEN):
 
 
 def test_registration_is_off_by_default(client):
-    assert client.post("/connect/register", json={"redirect_uris": [REDIRECT_URI]}).status_code == 404
+    assert (
+        client.post("/connect/register", json={"redirect_uris": [REDIRECT_URI]}).status_code == 404
+    )
     assert "registration_endpoint" not in client.get("/.well-known/openid-configuration").get_json()
 
 
@@ -38,9 +40,15 @@ def test_registration_needs_the_initial_access_token(dcr):
 def test_registration_round_trip_read_update_delete(dcr):
     client = dcr.test_client()
     assert client.get("/.well-known/openid-configuration").get_json()["registration_endpoint"]
-    created = register(client, {"client_name": "Wiki", "redirect_uris": [REDIRECT_URI],
-                                "grant_types": ["authorization_code", "refresh_token"],
-                                "scope": "openid email"})
+    created = register(
+        client,
+        {
+            "client_name": "Wiki",
+            "redirect_uris": [REDIRECT_URI],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "scope": "openid email",
+        },
+    )
     assert created.status_code == 201, created.get_json()
     body = created.get_json()
     assert body["client_secret"] and body["registration_access_token"]
@@ -51,10 +59,16 @@ def test_registration_round_trip_read_update_delete(dcr):
     read = client.get(path, headers=management)
     assert read.status_code == 200
     assert read.get_json()["client_name"] == "Wiki" and "client_secret" not in read.get_json()
-    updated = client.put(path, headers=management, json={
-        "client_id": body["client_id"], "client_name": "Wiki 2",
-        "redirect_uris": [REDIRECT_URI, "https://wiki.example.org/cb"], "scope": "openid email",
-    })
+    updated = client.put(
+        path,
+        headers=management,
+        json={
+            "client_id": body["client_id"],
+            "client_name": "Wiki 2",
+            "redirect_uris": [REDIRECT_URI, "https://wiki.example.org/cb"],
+            "scope": "openid email",
+        },
+    )
     assert updated.status_code == 200, updated.get_json()
     assert updated.get_json()["redirect_uris"] == [REDIRECT_URI, "https://wiki.example.org/cb"]
     assert client.get(path, headers={"Authorization": "Bearer nope"}).status_code in (401, 403)
@@ -81,34 +95,65 @@ def test_registration_validates_metadata(dcr, body):
 
 
 def test_native_apps_register_loopback_and_private_use_redirects(dcr):
-    response = register(dcr.test_client(), {
-        "client_name": "Desktop", "token_endpoint_auth_method": "none", "application_type": "native",
-        "redirect_uris": ["http://127.0.0.1:7777/cb", "com.example.desktop:/cb"]})
+    response = register(
+        dcr.test_client(),
+        {
+            "client_name": "Desktop",
+            "token_endpoint_auth_method": "none",
+            "application_type": "native",
+            "redirect_uris": ["http://127.0.0.1:7777/cb", "com.example.desktop:/cb"],
+        },
+    )
     assert response.status_code == 201, response.get_json()
     assert "client_secret" not in response.get_json()
 
 
 def test_admin_api_manages_clients(app, client, admin, user):  # noqa: F811
-    created = admin("post", "/clients", json={"client_name": "Wiki", "redirect_uris": [REDIRECT_URI],
-                                              "first_party": True})
+    created = admin(
+        "post",
+        "/clients",
+        json={"client_name": "Wiki", "redirect_uris": [REDIRECT_URI], "first_party": True},
+    )
     assert created.status_code == 201, created.get_json()
     wiki = created.get_json()
     assert wiki["client_secret"]
-    assert wiki["client_id"] in [c["client_id"] for c in admin("get", "/clients").get_json()["clients"]]
+    assert wiki["client_id"] in [
+        c["client_id"] for c in admin("get", "/clients").get_json()["clients"]
+    ]
     patched = admin("patch", f"/clients/{wiki['client_id']}", json={"scope": "openid email"})
     assert patched.get_json()["scope"] == "openid email"
-    assert admin("patch", f"/clients/{wiki['client_id']}",
-                 json={"redirect_uris": ["http://evil.example/"]}).status_code == 400
-    assert admin("patch", f"/clients/{wiki['client_id']}", json={"grant_types": ["password"]}).status_code == 400
+    assert (
+        admin(
+            "patch",
+            f"/clients/{wiki['client_id']}",
+            json={"redirect_uris": ["http://evil.example/"]},
+        ).status_code
+        == 400
+    )
+    assert (
+        admin(
+            "patch", f"/clients/{wiki['client_id']}", json={"grant_types": ["password"]}
+        ).status_code
+        == 400
+    )
     assert admin("patch", f"/clients/{wiki['client_id']}", json={"nonsense": 1}).status_code == 400
 
     rotated = admin("post", f"/clients/{wiki['client_id']}/secret").get_json()["client_secret"]
     browser = Browser(app.test_client())
     request = AuthorizationRequest(wiki["client_id"], REDIRECT_URI, scope="openid email")
     answer = query(browser.authorize(request, USER_EMAIL, USER_PASSWORD).headers["Location"])
-    data = {"grant_type": "authorization_code", "code": answer["code"], "redirect_uri": REDIRECT_URI,
-            "code_verifier": request.verifier}
-    assert client.post("/token", data=data, auth=(wiki["client_id"], wiki["client_secret"])).status_code == 401
+    data = {
+        "grant_type": "authorization_code",
+        "code": answer["code"],
+        "redirect_uri": REDIRECT_URI,
+        "code_verifier": request.verifier,
+    }
+    assert (
+        client.post(
+            "/token", data=data, auth=(wiki["client_id"], wiki["client_secret"])
+        ).status_code
+        == 401
+    )
     issued = client.post("/token", data=data, auth=(wiki["client_id"], rotated))
     assert issued.status_code == 200
     access_token = issued.get_json()["access_token"]

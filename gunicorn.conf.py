@@ -1,0 +1,43 @@
+"""gunicorn settings for idp: `gunicorn -c gunicorn.conf.py wsgi:app`.
+
+Every value can be overridden by the environment variable named beside it.
+"""
+
+import multiprocessing
+import os
+import tempfile
+
+# Prometheus multiprocess mode: each worker writes its metrics here; /metrics merges them.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="idp-metrics-"))
+
+bind = os.environ.get("IDP_BIND", "0.0.0.0:8000")
+# Signing tokens is CPU work: one worker per core, plus one to cover I/O waits.
+workers = int(os.environ.get("IDP_WORKERS", multiprocessing.cpu_count() + 1))
+worker_class = os.environ.get("IDP_WORKER_CLASS", "sync")
+threads = int(os.environ.get("IDP_THREADS", "1"))
+timeout = int(os.environ.get("IDP_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("IDP_GRACEFUL_TIMEOUT", "30"))
+keepalive = int(os.environ.get("IDP_KEEPALIVE", "5"))
+max_requests = int(os.environ.get("IDP_MAX_REQUESTS", "0"))  # 0: workers are not recycled
+max_requests_jitter = max_requests // 10
+
+# X-Forwarded-* are trusted only from these addresses (your TLS proxy), never from clients.
+forwarded_allow_ips = os.environ.get("IDP_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
+
+# Access log in JSON, without query strings (they carry codes and state).
+accesslog = os.environ.get("IDP_ACCESS_LOG", "-")
+access_log_format = (
+    '{"time": "%(t)s", "remote": "%(h)s", "method": "%(m)s", "path": "%(U)s", '
+    '"status": %(s)s, "bytes": %(B)s, "duration_us": %(D)s, '
+    '"request_id": "%({x-request-id}o)s", "user_agent": "%(a)s"}'
+)
+errorlog = "-"
+loglevel = os.environ.get("IDP_LOG_LEVEL", "info").lower()
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges from the merged metrics."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,184 @@
+"""Logs, health and metrics: what operators watch.
+
+- One JSON object per log line (python-json-logger) with a request id, route, status,
+  latency, client id and user id where known. Routes are logged, never URLs: query strings
+  carry codes and tokens.
+- /healthz: the process answers. /readyz: the database and the store answer and a signing
+  key is loaded.
+- /metrics: Prometheus (prometheus-client; multiprocess mode when PROMETHEUS_MULTIPROC_DIR is
+  set, as gunicorn.conf.py does). Guarded by IDP_METRICS_TOKEN and/or IDP_METRICS_ALLOW.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import re
+import secrets
+import sys
+import time
+
+from flask import Flask, Response, current_app, g, jsonify, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from pythonjsonlogger.json import JsonFormatter
+from sqlalchemy import text
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+REQUESTS = Counter("idp_http_requests_total", "HTTP requests", ["route", "method", "status"])
+LATENCY = Histogram(
+    "idp_http_request_duration_seconds",
+    "HTTP request latency",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+TOKENS = Counter("idp_tokens_issued_total", "Tokens issued", ["grant_type"])
+LOGINS = Counter("idp_logins_total", "Sign-in attempts", ["result"])
+REUSE = Counter("idp_refresh_token_reuse_total", "Refresh-token reuse detections")
+RATE_LIMITED = Counter("idp_rate_limited_total", "Requests refused by rate limits", ["route"])
+
+_EVENT_COUNTERS = {
+    "login_success": lambda d: LOGINS.labels("success").inc(),
+    "login_failure": lambda d: LOGINS.labels("failure").inc(),
+    "tokens_issued": lambda d: TOKENS.labels(d.get("grant_type", "unknown")).inc(),
+    "refresh_rotated": lambda d: TOKENS.labels("refresh_token").inc(),
+    "token_exchanged": lambda d: TOKENS.labels("token_exchange").inc(),
+    "refresh_token_reuse": lambda d: REUSE.inc(),
+}
+
+
+def count_event(event_type: str, details: dict) -> None:
+    """Audit events that are also metrics (called by services.audit.record)."""
+    counter = _EVENT_COUNTERS.get(event_type)
+    if counter is not None:
+        counter(details)
+
+
+def count_rate_limited() -> None:
+    RATE_LIMITED.labels(_route()).inc()
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """JSON lines on stderr for every logger (idp, idp.security, gunicorn's error log)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def _route() -> str:
+    return request.url_rule.rule if request.url_rule else "unmatched"
+
+
+def init_app(app: Flask) -> None:
+    access_log = logging.getLogger("idp.access")
+
+    @app.before_request
+    def start_request():
+        g.started = time.perf_counter()
+        supplied = request.headers.get("X-Request-ID", "")
+        g.request_id = supplied if REQUEST_ID.match(supplied) else secrets.token_hex(8)
+
+    @app.after_request
+    def finish_request(response: Response) -> Response:
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        route = _route()
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        if route not in ("/metrics", "/healthz", "/readyz"):
+            REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+            LATENCY.labels(route).observe(elapsed)
+        browser_session = g.get("browser_session")
+        access_log.info(
+            "request",
+            extra={
+                "request_id": g.get("request_id"),
+                "method": request.method,
+                "route": route,
+                "status": response.status_code,
+                "latency_ms": round(elapsed * 1000, 2),
+                "client_id": _client_id(),
+                "user_id": str(browser_session.user_id) if browser_session else None,
+            },
+        )
+        return response
+
+    app.add_url_rule("/healthz", "healthz", healthz)
+    app.add_url_rule("/readyz", "readyz", readyz)
+    app.add_url_rule("/metrics", "metrics", metrics)
+
+
+def _client_id() -> str | None:
+    """The client a protocol request came from, when it says so (never a secret)."""
+    value = request.form.get("client_id") if request.method == "POST" else None
+    value = value or request.args.get("client_id")
+    return value[:48] if isinstance(value, str) else None
+
+
+def healthz():
+    return jsonify(status="ok")
+
+
+def readyz():
+    checks = {}
+    try:
+        from .extensions import db
+
+        db.session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        checks["database"] = type(exc).__name__
+    try:
+        current_app.extensions["idp.store"].ping()
+        checks["store"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        checks["store"] = type(exc).__name__
+    checks["signing_key"] = "ok" if current_app.extensions["idp.keys"].algorithms else "missing"
+    ready = all(value == "ok" for value in checks.values())
+    response = jsonify(status="ready" if ready else "not ready", checks=checks)
+    response.status_code = 200 if ready else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def metrics():
+    config = current_app.config["IDP"]
+    if config.metrics_allow and not _address_allowed(request.remote_addr, config.metrics_allow):
+        return Response("forbidden\n", status=403, mimetype="text/plain")
+    if config.metrics_token:
+        presented = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not secrets.compare_digest(presented.encode(), config.metrics_token.encode()):
+            return Response(
+                "unauthorized\n",
+                status=401,
+                mimetype="text/plain",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        body = generate_latest(registry)
+    else:
+        body = generate_latest()
+    return Response(body, mimetype=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
+
+
+def _address_allowed(address: str | None, allowed: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    networks = [n.strip() for n in allowed.split(",") if n.strip()]
+    return any(ip in ipaddress.ip_network(n, strict=False) for n in networks)
