@@ -45,7 +45,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         SECRET_KEY=settings.secret_key,
         TESTING=settings.testing,
         SQLALCHEMY_DATABASE_URI=settings.sqlalchemy_url,
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings),
         SESSION_COOKIE_NAME="__Host-idp_state" if settings.https else "idp_state",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -92,3 +92,11 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     observability.init_app(app)
     security.init_app(app)
     return app
+
+
+def _engine_options(settings: Config) -> dict[str, Any]:
+    """Per-worker pool sizes; nothing session-level, so PgBouncer transaction mode works."""
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if settings.sqlalchemy_url.startswith("postgresql"):
+        options.update(pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+    return options

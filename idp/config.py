@@ -135,6 +135,8 @@ class Config:
     admin_require_mfa: bool = False
     metrics_token: str = field(default="", repr=False)  # bearer token required at /metrics
     metrics_allow: str = ""  # comma-separated CIDRs allowed at /metrics, e.g. 10.0.0.0/8
+    db_pool_size: int = 5  # connections kept per worker process
+    db_max_overflow: int = 10  # extra connections a worker may open under load
     proxy_hops: int = 0  # trusted reverse proxies in front: X-Forwarded-For/-Proto from them
     log_level: str = "INFO"
     log_json: bool = True  # the admin console needs a session that passed TOTP
@@ -183,7 +185,7 @@ _INT_FIELDS = {f.name for f in fields(Config) if f.type == "int"}
 _BOOL_FIELDS = {f.name for f in fields(Config) if f.type == "bool"}
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
-_MAY_BE_ZERO = {"refresh_retry_window", "proxy_hops"}
+_MAY_BE_ZERO = {"refresh_retry_window", "proxy_hops", "db_max_overflow"}
 
 
 def normalise_database_url(url: str) -> str:

@@ -84,7 +84,7 @@ class RedisStore:
     def __init__(self, url: str, prefix: str) -> None:
         import redis
 
-        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._redis = redis_client(url)
         self._prefix = prefix
         self._errors = (redis.RedisError, OSError)
 
@@ -127,6 +127,55 @@ class RedisStore:
                 self._redis.delete(key)
         except self._errors as exc:
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
+
+
+TIMEOUTS = {"socket_timeout": 2, "socket_connect_timeout": 2}
+
+
+def redis_client(url: str):
+    """A client for any REDIS_URL form (the same schemes Flask-Limiter's storage accepts):
+
+    - `redis://[:password@]host:port/db`, `rediss://…` (TLS), `unix:///path?db=0`
+    - `redis+sentinel://[:password@]host:26379,host2:26379/service_name[/db]`
+    - `redis+cluster://[:password@]host:6379,host2:6379`
+    """
+    from urllib.parse import urlsplit
+
+    import redis
+    from redis.cluster import ClusterNode, RedisCluster
+    from redis.sentinel import Sentinel
+
+    parts = urlsplit(url)
+    if parts.scheme in ("redis+sentinel", "rediss+sentinel"):
+        hosts = [_host_port(h, 26379) for h in parts.netloc.rpartition("@")[2].split(",")]
+        path = [p for p in parts.path.split("/") if p]
+        if not path:
+            raise ValueError("redis+sentinel:// URLs name the service: …/service_name[/db]")
+        sentinel = Sentinel(
+            hosts,
+            sentinel_kwargs={"password": parts.password, **TIMEOUTS},
+            password=parts.password,
+            db=int(path[1]) if len(path) > 1 else 0,
+            ssl=parts.scheme.startswith("rediss"),
+            **TIMEOUTS,
+        )
+        return sentinel.master_for(path[0])
+    if parts.scheme in ("redis+cluster", "rediss+cluster"):
+        nodes = [
+            ClusterNode(*_host_port(h, 6379)) for h in parts.netloc.rpartition("@")[2].split(",")
+        ]
+        return RedisCluster(
+            startup_nodes=nodes,
+            password=parts.password,
+            ssl=parts.scheme.startswith("rediss"),
+            **TIMEOUTS,
+        )
+    return redis.Redis.from_url(url, **TIMEOUTS)
+
+
+def _host_port(text: str, default_port: int) -> tuple[str, int]:
+    host, _, port = text.rpartition(":") if ":" in text else (text, "", "")
+    return host, int(port or default_port)
 
 
 def create_store(redis_url: str, prefix: str) -> Store:

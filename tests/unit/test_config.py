@@ -63,3 +63,26 @@ def test_https_issuer_makes_cookies_secure_and_host_prefixed(make_app):
     app = make_app(issuer="https://id.example")
     assert app.config["IDP"].session_cookie_name == "__Host-idp_session"
     assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_redis_urls_of_every_supported_form_build_a_client():
+    from idp.store import redis_client
+
+    assert redis_client("redis://127.0.0.1:6379/2").connection_pool.connection_kwargs["db"] == 2
+    sentinel = redis_client("redis+sentinel://:pw@10.0.0.1:26379,10.0.0.2/primary/3")
+    assert sentinel.connection_pool.service_name == "primary"
+    assert sentinel.connection_pool.connection_kwargs["db"] == 3
+    assert [
+        s.connection_pool.connection_kwargs["host"]
+        for s in sentinel.connection_pool.sentinel_manager.sentinels
+    ] == ["10.0.0.1", "10.0.0.2"]
+    with pytest.raises(ValueError, match="service_name"):
+        redis_client("redis+sentinel://10.0.0.1:26379")
+
+
+def test_postgres_pools_are_sized_per_worker(make_app, settings):
+    app = make_app(db_pool_size=3, db_max_overflow=2)
+    options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    if settings["database_url"].startswith("postgresql"):
+        assert (options["pool_size"], options["max_overflow"]) == (3, 2)
+    assert options["pool_pre_ping"] is True
