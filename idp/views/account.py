@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from ua_parser import parse as parse_user_agent
 
 from ..services import accounts, clients, consents, federation, signin, users
@@ -94,10 +94,9 @@ def reset_password():
 
 
 @bp.get("/account")
+@context.signed_in
 def account():
-    user = context.current_user()
-    if user is None:
-        return redirect(url_for("auth.login", next="account"), 303)
+    user = g.user
     current = context.current_session()
     sessions = [
         {
@@ -157,10 +156,9 @@ def describe_device(user_agent: str) -> str:
 
 
 @bp.post("/account/sessions/end")
+@context.signed_in
 def end_one_session():
-    user = context.current_user()
-    if user is None:
-        return redirect(url_for("auth.login", next="account"), 303)
+    user = g.user
     target = signin.find_live_session(request.form.get("session_id"), user.id)
     current = context.current_session()
     if target is not None:
@@ -171,28 +169,25 @@ def end_one_session():
 
 
 @bp.post("/account/sessions/end-others")
+@context.signed_in
 def end_other_sessions():
-    user = context.current_user()
-    if user is None:
-        return redirect(url_for("auth.login", next="account"), 303)
+    user = g.user
     signin.end_sessions(user.id, keep=context.current_session(), reason="sign_out_elsewhere")
     return redirect(url_for("account.account"), 303)
 
 
 @bp.post("/account/sessions/end-all")
+@context.signed_in
 def end_all_sessions():
-    user = context.current_user()
-    if user is None:
-        return redirect(url_for("auth.login", next="account"), 303)
+    user = g.user
     signin.end_sessions(user.id, reason="sign_out_everywhere")
     return _signed_out_response()
 
 
 @bp.post("/account/apps/revoke")
+@context.signed_in
 def revoke_app():
-    user = context.current_user()
-    if user is None:
-        return redirect(url_for("auth.login", next="account"), 303)
+    user = g.user
     consents.revoke(user.id, request.form.get("client_id", "")[:48])
     return redirect(url_for("account.account"), 303)
 
@@ -207,10 +202,9 @@ def _signed_out_response():
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
+@context.signed_in
 def change_password():
-    user = context.current_user()
-    if user is None:
-        return redirect(url_for("auth.login", next="account"), 303)
+    user = g.user
     if request.method == "GET":
         return _page("account/password.html")
     try:

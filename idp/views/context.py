@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from flask import current_app, g, request, session
+from collections.abc import Callable
+from functools import wraps
+
+from flask import current_app, g, redirect, request, session, url_for
 
 from ..models import BrowserSession, User
 from ..services import signin, users
@@ -34,3 +37,17 @@ def owns_interaction(interaction_id: str | None) -> bool:
 
 def client_ip() -> str:
     return request.remote_addr or ""
+
+
+def signed_in(view: Callable) -> Callable:
+    """Account pages: send visitors to sign in first; the view reads `g.user`."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        user = current_user()
+        if user is None:
+            return redirect(url_for("auth.login", next="account"), 303)
+        g.user = user
+        return view(*args, **kwargs)
+
+    return wrapper

@@ -10,6 +10,7 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    g,
     redirect,
     render_template,
     request,
@@ -51,10 +52,9 @@ def start(name: str):
 
 
 @bp.post("/account/identities/link")
+@context.signed_in
 def start_link():
     """Link another provider to the signed-in account (CSRF-protected form)."""
-    if context.current_user() is None:
-        return redirect(url_for("auth.login", next="account"), 303)
     provider = _provider_or_404(request.form.get("provider", ""))
     session["federation"] = {"ix": None, "link": True}
     return _redirect_upstream(provider)
@@ -139,10 +139,9 @@ def _link_to_signed_in_user(provider, profile):
 
 
 @bp.post("/account/identities/unlink")
+@context.signed_in
 def unlink():
-    user = context.current_user()
-    if user is None:
-        return redirect(url_for("auth.login", next="account"), 303)
+    user = g.user
     try:
         federation.unlink(user, int(request.form.get("identity_id", "0") or 0))
     except (users.AccountError, ValueError) as exc:

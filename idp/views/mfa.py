@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, make_response, redirect, render_template, request, session, url_for
+from flask import Blueprint, g, make_response, redirect, render_template, request, session, url_for
 from markupsafe import Markup
 
 from ..services import interaction, mfa, users
@@ -55,10 +55,9 @@ def verify():
 
 
 @bp.get("/account/mfa")
+@context.signed_in
 def settings():
-    user = context.current_user()
-    if user is None:
-        return redirect(url_for("auth.login", next="account"), 303)
+    user = g.user
     ix, problem = pending_interaction()
     if problem:
         return problem
@@ -71,10 +70,9 @@ def settings():
 
 
 @bp.post("/account/mfa/setup")
+@context.signed_in
 def setup():
-    user = context.current_user()
-    if user is None:
-        return redirect(url_for("auth.login", next="account"), 303)
+    user = g.user
     ix, problem = pending_interaction()
     if problem:
         return problem
@@ -94,10 +92,9 @@ def _setup_page(user, secret: str, ix, error: str | None = None, status: int = 2
 
 
 @bp.post("/account/mfa/confirm")
+@context.signed_in
 def confirm():
-    user = context.current_user()
-    if user is None:
-        return redirect(url_for("auth.login", next="account"), 303)
+    user = g.user
     ix, problem = pending_interaction()
     if problem:
         return problem
