@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from flask import Flask
+from typing import TYPE_CHECKING, Any
 
 from .config import PROJECT_ROOT, Config, load_config
+
+if TYPE_CHECKING:  # idp.verifier must import without Flask installed
+    from flask import Flask
 
 MIGRATIONS_DIR = str(PROJECT_ROOT / "migrations")
 
 
 def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment, optionally overridden by `config`."""
+    from flask import Flask
+
     from . import models, observability  # noqa: F401  (models registers the tables)
     from .extensions import csrf, db, migrate
     from .oauth.keys import KeyRing

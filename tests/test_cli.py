@@ -61,7 +61,7 @@ def test_clients_create_prints_json_with_secret_once_and_list_hides_it(idp):
         "--first-party",
     )
     assert result.exit_code == 0, result.output
-    created = json.loads(result.output)
+    created = json.loads(result.stdout)
     assert created["client_secret"]
     assert created["token_endpoint_auth_method"] == "client_secret_basic"
     assert created["grant_types"] == ["authorization_code", "refresh_token"]
@@ -83,7 +83,7 @@ def test_public_client_uses_auth_method_none(idp):
         "com.example.app:/callback",
         "--public",
     )
-    created = json.loads(result.output)
+    created = json.loads(result.stdout)
     assert created["token_endpoint_auth_method"] == "none"
     assert "client_secret" not in created
 
@@ -128,7 +128,7 @@ def test_users_create_reads_the_password_from_stdin(idp, browser):
         input=USER_PASSWORD + "\n",
     )
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["roles"] == ["admin"]
+    assert json.loads(result.stdout)["roles"] == ["admin"]
     assert browser.sign_in(USER_EMAIL, USER_PASSWORD).status_code == 303
     duplicate = idp(
         "users",
@@ -142,7 +142,7 @@ def test_users_create_reads_the_password_from_stdin(idp, browser):
 
 
 def test_demo_is_idempotent_and_prints_a_ready_authorization_url(idp):
-    outputs = [idp("demo").output for _ in range(2)]
+    outputs = [idp("demo").stdout for _ in range(2)]
     first, second = (json.loads(out.split("\nOpen this URL")[0]) for out in outputs)
     assert first["client"]["client_id"] == second["client"]["client_id"]
     assert first["user"]["email"] == "demo@example.com"

@@ -51,8 +51,12 @@ def create_user(
     email = normalise_email(email)
     if not EMAIL_PATTERN.match(email) or len(email) > 320:
         raise AccountError("a valid email address is required")
-    if password is not None and not 8 <= len(password) <= MAX_PASSWORD_LENGTH:
-        raise AccountError(f"the password must be 8 to {MAX_PASSWORD_LENGTH} characters")
+    if password is not None:
+        from .passwords import check_password  # the one password policy (NIST SP 800-63B)
+
+        reason = check_password(password, email)
+        if reason:
+            raise AccountError(reason)
     roles = list(dict.fromkeys(roles or ["user"]))
     for role in roles:
         if not ROLE_PATTERN.match(role):
