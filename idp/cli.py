@@ -70,6 +70,15 @@ def db_upgrade() -> None:
     click.echo("database is up to date")
 
 
+@db.command("purge")
+@with_app
+def db_purge() -> None:
+    """Delete expired codes, dead refresh tokens, ended sessions and old links (cron daily)."""
+    from .services.housekeeping import purge
+
+    click.echo(json.dumps(purge()))
+
+
 @main.group()
 def keys() -> None:
     """Signing keys."""

@@ -168,3 +168,19 @@ def test_audit_list_shows_recent_events_filtered_by_user_and_type(idp, browser, 
     assert len(failures) == 1
     assert idp("audit", "list", "--type", "nonsense").exit_code != 0
     assert idp("audit", "list", "--user", "nobody@example.com").exit_code != 0
+
+
+def test_db_purge_deletes_only_what_expired_long_ago(idp, app, browser, user):
+    from idp import clock
+    from idp.extensions import db
+    from idp.models import BrowserSession
+
+    browser.sign_in(USER_EMAIL, USER_PASSWORD)
+    browser.submit(browser.get("/"), "/logout", {})
+    browser.sign_in(USER_EMAIL, USER_PASSWORD)  # a live session that must stay
+    assert json.loads(idp("db", "purge").stdout)["browser_sessions"] == 0
+    clock.advance(2 * 24 * 3600)  # the CLI runs in this process: the moved clock applies
+    result = json.loads(idp("db", "purge").stdout)
+    assert result["browser_sessions"] == 1
+    with app.app_context():
+        assert db.session.execute(db.select(db.func.count(BrowserSession.id))).scalar_one() == 1

@@ -1,0 +1,39 @@
+"""Deleting rows nothing can use any more: expired codes, dead refresh tokens, ended
+sessions, used or expired links. The audit log is kept (operators decide its retention)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from ..extensions import db
+from ..models import AccountToken, AuthorizationCode, BrowserSession, RefreshToken
+from ..models.base import utcnow
+
+GRACE = timedelta(days=1)  # keep a day for replay detection and investigation
+
+
+def purge() -> dict[str, int]:
+    """Delete what expired more than a day ago; return how many rows of each kind."""
+    cutoff = utcnow() - GRACE
+    deleted = {
+        "authorization_codes": db.session.execute(
+            db.delete(AuthorizationCode).where(AuthorizationCode.expires_at < cutoff)
+        ).rowcount,
+        "refresh_tokens": db.session.execute(
+            db.delete(RefreshToken).where(
+                (RefreshToken.family_expires_at < cutoff)
+                | (RefreshToken.expires_at < cutoff)
+                | (RefreshToken.revoked_at < cutoff)
+            )
+        ).rowcount,
+        "browser_sessions": db.session.execute(
+            db.delete(BrowserSession).where(BrowserSession.ended_at < cutoff)
+        ).rowcount,
+        "account_tokens": db.session.execute(
+            db.delete(AccountToken).where(
+                (AccountToken.expires_at < cutoff) | (AccountToken.used_at < cutoff)
+            )
+        ).rowcount,
+    }
+    db.session.commit()
+    return deleted
