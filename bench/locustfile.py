@@ -37,9 +37,13 @@ class AppUser(HttpUser):
         verifier = secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
         params = {
-            "response_type": "code", "client_id": SEED["client_id"], "redirect_uri": REDIRECT_URI,
-            "scope": "openid profile email", "state": secrets.token_urlsafe(8),
-            "nonce": secrets.token_urlsafe(8), "code_challenge_method": "S256",
+            "response_type": "code",
+            "client_id": SEED["client_id"],
+            "redirect_uri": REDIRECT_URI,
+            "scope": "openid profile email",
+            "state": secrets.token_urlsafe(8),
+            "nonce": secrets.token_urlsafe(8),
+            "code_challenge_method": "S256",
             "code_challenge": challenge.rstrip(b"=").decode(),
         }
         url = "/authorize?" + urlencode(params)
@@ -51,44 +55,70 @@ class AppUser(HttpUser):
             if response.status_code in (302, 303):
                 path = urlsplit(urljoin(self.host, location))
                 name = f"GET {path.path}"
-                response = self.client.get(f"{path.path}?{path.query}", name=name,
-                                           allow_redirects=False)
+                response = self.client.get(
+                    f"{path.path}?{path.query}", name=name, allow_redirects=False
+                )
                 continue
             fields = dict(HIDDEN.findall(response.text))
             if 'autocomplete="current-password"' in response.text:
-                response = self.client.post("/login", name="POST /login", allow_redirects=False,
-                                            data={**fields, "email": self.email,
-                                                  "password": self.password})
+                response = self.client.post(
+                    "/login",
+                    name="POST /login",
+                    allow_redirects=False,
+                    data={**fields, "email": self.email, "password": self.password},
+                )
             elif 'name="decision"' in response.text:
-                response = self.client.post("/consent", name="POST /consent", allow_redirects=False,
-                                            data={**fields, "decision": "allow"})
+                response = self.client.post(
+                    "/consent",
+                    name="POST /consent",
+                    allow_redirects=False,
+                    data={**fields, "decision": "allow"},
+                )
             else:
                 response.failure("unexpected page in the login flow")
                 return
         code = parse_qs(urlsplit(response.headers["Location"]).query)["code"][0]
-        tokens = self.client.post("/token", name="/token authorization_code", auth=self.auth,
-                                  data={"grant_type": "authorization_code", "code": code,
-                                        "redirect_uri": REDIRECT_URI, "code_verifier": verifier})
+        tokens = self.client.post(
+            "/token",
+            name="/token authorization_code",
+            auth=self.auth,
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": REDIRECT_URI,
+                "code_verifier": verifier,
+            },
+        )
         self.tokens = tokens.json()
 
     @task(3)
     def refresh(self) -> None:
-        response = self.client.post("/token", name="/token refresh_token", auth=self.auth,
-                                    data={"grant_type": "refresh_token",
-                                          "refresh_token": self.tokens["refresh_token"]})
+        response = self.client.post(
+            "/token",
+            name="/token refresh_token",
+            auth=self.auth,
+            data={"grant_type": "refresh_token", "refresh_token": self.tokens["refresh_token"]},
+        )
         if response.status_code == 200:
             self.tokens = response.json()
 
     @task(5)
     def userinfo(self) -> None:
-        self.client.get("/userinfo", name="/userinfo",
-                        headers={"Authorization": f"Bearer {self.tokens['access_token']}"})
+        self.client.get(
+            "/userinfo",
+            name="/userinfo",
+            headers={"Authorization": f"Bearer {self.tokens['access_token']}"},
+        )
 
     @task(3)
     def introspect(self) -> None:
-        with self.client.post("/introspect", name="/introspect", auth=self.auth,
-                              data={"token": self.tokens["access_token"]},
-                              catch_response=True) as response:
+        with self.client.post(
+            "/introspect",
+            name="/introspect",
+            auth=self.auth,
+            data={"token": self.tokens["access_token"]},
+            catch_response=True,
+        ) as response:
             if response.status_code == 200 and response.json().get("active") is not True:
                 response.failure("a fresh access token was inactive")
 

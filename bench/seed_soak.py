@@ -19,5 +19,13 @@ with app.app_context():
         users.create_user(email, password, name=f"Soak {i}", email_verified=True)
         seeded.append((email, password))
     client, secret = clients.create_client("Soak app", [REDIRECT_URI])
-    print(json.dumps({"users": seeded, "client_id": client.client_id, "client_secret": secret,
-                      "redirect_uri": REDIRECT_URI}))
+    print(
+        json.dumps(
+            {
+                "users": seeded,
+                "client_id": client.client_id,
+                "client_secret": secret,
+                "redirect_uri": REDIRECT_URI,
+            }
+        )
+    )
