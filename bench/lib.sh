@@ -104,6 +104,9 @@ setup_stack() {
   # /introspect (100/second) would answer most of it 429. A limit it never reaches keeps
   # the limiter's own cost (a Redis round trip per request) in the figures.
   export IDP_RATE_LIMIT_TOKEN=${BENCH_RATE_LIMIT_TOKEN:-100000/second}
+  # gunicorn.conf.py would make a Prometheus directory of its own in /tmp and leave it.
+  export PROMETHEUS_MULTIPROC_DIR=$WORK/metrics
+  mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 
   log "database $DB_NAME, issuer $ISSUER, code: $(source_description)"
   bounded 60 createdb "$DB_NAME"
@@ -131,6 +134,9 @@ start_server() {
   shift 2
   local args=(--workers "$workers" --worker-class "$worker_class" --bind "127.0.0.1:$PORT"
     --chdir "$SRC" --graceful-timeout 5 --timeout 60 --log-level warning "$@")
+  # The production settings when the code has them (JSON access log, metrics); the options
+  # above override its workers, worker class, bind and timeouts.
+  if [[ -f $SRC/gunicorn.conf.py ]]; then args+=(--config "$SRC/gunicorn.conf.py"); fi
   # Started from $SRC: gunicorn puts its working directory ahead of --chdir on sys.path.
   # No control socket: its default path is shared by every gunicorn of this user.
   (cd "$SRC" && exec "$VENV/gunicorn" "${args[@]}" --no-control-socket wsgi:app) \
