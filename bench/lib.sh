@@ -104,9 +104,10 @@ setup_stack() {
   # /introspect (100/second) would answer most of it 429. A limit it never reaches keeps
   # the limiter's own cost (a Redis round trip per request) in the figures.
   export IDP_RATE_LIMIT_TOKEN=${BENCH_RATE_LIMIT_TOKEN:-100000/second}
-  # gunicorn.conf.py would make a Prometheus directory of its own in /tmp and leave it.
+  # gunicorn.conf.py makes a Prometheus directory with mkdtemp (even when this is set) and
+  # never removes it: both go under $WORK, which the trap removes.
   export PROMETHEUS_MULTIPROC_DIR=$WORK/metrics
-  mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+  mkdir -p "$PROMETHEUS_MULTIPROC_DIR" "$WORK/tmp"
 
   log "database $DB_NAME, issuer $ISSUER, code: $(source_description)"
   bounded 60 createdb "$DB_NAME"
@@ -139,7 +140,7 @@ start_server() {
   if [[ -f $SRC/gunicorn.conf.py ]]; then args+=(--config "$SRC/gunicorn.conf.py"); fi
   # Started from $SRC: gunicorn puts its working directory ahead of --chdir on sys.path.
   # No control socket: its default path is shared by every gunicorn of this user.
-  (cd "$SRC" && exec "$VENV/gunicorn" "${args[@]}" --no-control-socket wsgi:app) \
+  (cd "$SRC" && TMPDIR=$WORK/tmp exec "$VENV/gunicorn" "${args[@]}" --no-control-socket wsgi:app) \
     >>"$SERVER_LOG" 2>&1 &
   GUNICORN_PID=$!
   # Ready = every worker forked and one of them answering.

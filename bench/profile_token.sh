@@ -13,7 +13,7 @@
 #
 # Knobs: BENCH_PROFILE_ENDPOINTS ["client_credentials refresh_token introspect userinfo jwks"]
 # (what-ifs skip jwks and discovery: nothing to change there), BENCH_PROFILE_REQUESTS
-# [2000] per in-process loop, BENCH_WHATIF_REQUESTS [500], BENCH_WHATIF_REPEATS [3],
+# [2000] per in-process loop, BENCH_WHATIF_REQUESTS [500], BENCH_WHATIF_REPEATS [5],
 # BENCH_DURATION [12] seconds under wrk, BENCH_RESULTS [bench/results/profile-<timestamp>],
 # and those of bench/lib.sh (BENCH_REF...).
 set -euo pipefail
@@ -23,7 +23,7 @@ source "$(dirname "$0")/lib.sh"
 read -r -a ENDPOINTS <<<"${BENCH_PROFILE_ENDPOINTS:-client_credentials refresh_token introspect userinfo jwks}"
 REQUESTS=${BENCH_PROFILE_REQUESTS:-2000}
 WHATIF_REQUESTS=${BENCH_WHATIF_REQUESTS:-500}
-WHATIF_REPEATS=${BENCH_WHATIF_REPEATS:-3}
+WHATIF_REPEATS=${BENCH_WHATIF_REPEATS:-5}
 DURATION=${BENCH_DURATION:-12}
 RESULTS=${BENCH_RESULTS:-$BENCH/results/profile-$(date +%Y%m%dT%H%M%S)}
 PY=$VENV/python
@@ -61,14 +61,14 @@ CURSOR=$((CURSOR + 500 + WARM))
 for endpoint in "${ENDPOINTS[@]}"; do
   log "in-process py-spy: $endpoint"
   quiet
-  bounded 600 "$PYSPY" record --nonblocking --rate 1000 --format raw \
+  bounded 600 "$PYSPY" record --idle --nonblocking --rate 1000 --format raw \
     --output "$RESULTS/inprocess-$endpoint.txt" -- \
     "$PY" "$BENCH/profile_token.py" --seed "$WORK" --skip-tokens "$CURSOR" \
     loop "$endpoint" --requests "$REQUESTS" >"$RESULTS/inprocess-$endpoint.json" \
     2>>"$RESULTS/py-spy.log"
   if [[ $endpoint == refresh_token ]]; then CURSOR=$((CURSOR + REQUESTS + WARM)); fi
   ms=$(grep '^{' "$RESULTS/inprocess-$endpoint.json" | tail -1 |
-    "$PY" -c 'import json, sys; print(round(json.load(sys.stdin)["ms_per_request"], 2))')
+    "$PY" -c 'import json, sys; print(round(json.load(sys.stdin)["wall_ms"], 2))')
   {
     echo "In-process (Flask test client), $REQUESTS requests, $ms ms/request:"
     echo
