@@ -25,8 +25,10 @@ max_requests_jitter = max_requests // 10
 forwarded_allow_ips = os.environ.get("IDP_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
 
-# Access log in JSON, without query strings (they carry codes and state).
-accesslog = os.environ.get("IDP_ACCESS_LOG", "-")
+# idp logs every request itself (JSON, with route, status, latency, client and request id,
+# never a query string), so gunicorn's own access log is off unless IDP_ACCESS_LOG names a
+# file ("-" for stdout): a second line per request cost the token endpoint ~4% of its time.
+accesslog = os.environ.get("IDP_ACCESS_LOG") or None
 access_log_format = (
     '{"time": "%(t)s", "remote": "%(h)s", "method": "%(m)s", "path": "%(U)s", '
     '"status": %(s)s, "bytes": %(B)s, "duration_us": %(D)s, '

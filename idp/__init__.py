@@ -22,6 +22,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     from .oauth.keys import KeyRing
     from .oauth.server import init_oauth
     from .oauth.upstream import init_upstream
+    from .services import audit_queue, client_cache
     from .store import create_store
     from .views import (
         account,
@@ -61,7 +62,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     app.extensions["idp.store"] = create_store(settings.redis_url, settings.redis_prefix)
     app.extensions["idp.keys"] = KeyRing(settings.keys_dir)
-    app.extensions["idp.json_cache"] = {}
+    client_cache.init_app(app)
+    audit_queue.init_app(app)
     if settings.production and not app.extensions["idp.keys"].algorithms:
         from .config import ConfigError
 
@@ -90,6 +92,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(
             app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops
         )
+    discovery.init_app(app)
     errors.init_app(app)
     ratelimits.init_app(app)
     observability.init_app(app)

@@ -135,6 +135,8 @@ class Config:
     admin_require_mfa: bool = False
     metrics_token: str = field(default="", repr=False)  # bearer token required at /metrics
     metrics_allow: str = ""  # comma-separated CIDRs allowed at /metrics, e.g. 10.0.0.0/8
+    client_cache_seconds: int = 5  # how long a worker reuses a client row; 0: read every time
+    audit_batch_seconds: int = 1  # client_credentials audit rows are written in batches; 0: at once
     db_pool_size: int = 5  # connections kept per worker process
     db_max_overflow: int = 10  # extra connections a worker may open under load
     proxy_hops: int = 0  # trusted reverse proxies in front: X-Forwarded-For/-Proto from them
@@ -185,7 +187,13 @@ _INT_FIELDS = {f.name for f in fields(Config) if f.type == "int"}
 _BOOL_FIELDS = {f.name for f in fields(Config) if f.type == "bool"}
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
-_MAY_BE_ZERO = {"refresh_retry_window", "proxy_hops", "db_max_overflow"}
+_MAY_BE_ZERO = {
+    "refresh_retry_window",
+    "proxy_hops",
+    "db_max_overflow",
+    "client_cache_seconds",
+    "audit_batch_seconds",
+}
 
 
 def normalise_database_url(url: str) -> str:

@@ -79,6 +79,11 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level)
 
 
+def observe_request(route: str, method: str, status: str, seconds: float) -> None:
+    REQUESTS.labels(route, method, status).inc()
+    LATENCY.labels(route).observe(seconds)
+
+
 def _route() -> str:
     return request.url_rule.rule if request.url_rule else "unmatched"
 
@@ -98,8 +103,7 @@ def init_app(app: Flask) -> None:
         route = _route()
         response.headers["X-Request-ID"] = g.get("request_id", "")
         if route not in ("/metrics", "/healthz", "/readyz"):
-            REQUESTS.labels(route, request.method, str(response.status_code)).inc()
-            LATENCY.labels(route).observe(elapsed)
+            observe_request(route, request.method, str(response.status_code), elapsed)
         browser_session = g.get("browser_session")
         access_log.info(
             "request",

@@ -12,7 +12,7 @@ from authlib.oidc.core import UserInfoEndpoint
 from flask import Flask, current_app
 from flask import request as flask_request
 
-from ..services import clients, tokens
+from ..services import client_cache, tokens
 from . import client_auth
 from .claims import user_info
 from .endpoints import EndSessionEndpoint, IntrospectionEndpoint, RevocationEndpoint
@@ -92,7 +92,7 @@ def init_oauth(app: Flask) -> None:
     # Retired keys stay in JWKS as long as the tokens they signed can live.
     app.extensions["idp.keys"].configure(config_retired_ttl(config))
     server = IdpAuthorizationServer()
-    server.init_app(app, query_client=clients.find_client, save_token=_save_token)
+    server.init_app(app, query_client=client_cache.cached_client, save_token=_save_token)
     server.register_token_generator(
         "default",
         AccessTokenGenerator(

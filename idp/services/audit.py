@@ -6,10 +6,11 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from flask import has_request_context, request
+from flask import current_app, has_request_context, request
 
 from ..extensions import db
 from ..models import AuditEvent
+from ..models.base import utcnow
 from ..observability import count_event
 
 log = logging.getLogger("idp.security")
@@ -58,28 +59,50 @@ EVENT_TYPES = (
 )
 
 
-def record(event_type: str, user_id=None, client_id: str | None = None, **details: Any) -> None:
-    """Stage an audit event in the current transaction; the use case commits it."""
+def record(
+    event_type: str,
+    user_id=None,
+    client_id: str | None = None,
+    batched: bool = False,
+    **details: Any,
+) -> None:
+    """Stage an audit event in the current transaction; the use case commits it.
+
+    `batched` is for a request that writes nothing else (client_credentials): the row goes
+    to the process's audit queue, written within IDP_AUDIT_BATCH_SECONDS, instead of costing
+    the request an INSERT and a COMMIT of its own.
+    """
     assert event_type in EVENT_TYPES, f"unregistered audit event {event_type!r}"
     ip = user_agent = ""
     if has_request_context():
         ip = (request.remote_addr or "")[:64]
         user_agent = (request.user_agent.string or "")[:512]
-    db.session.add(
-        AuditEvent(
-            event_type=event_type,
-            user_id=user_id,
-            client_id=client_id,
-            ip=ip,
-            user_agent=user_agent,
-            details=details,
-        )
-    )
+    row = {
+        "occurred_at": utcnow(),
+        "event_type": event_type,
+        "user_id": user_id,
+        "client_id": client_id,
+        "ip": ip,
+        "user_agent": user_agent,
+        "details": details,
+    }
+    queue = current_app.extensions.get("idp.audit_queue") if batched else None
+    if queue is not None:
+        queue.add(row)
+    else:
+        db.session.add(AuditEvent(**row))
     count_event(event_type, details)
     log.info(
         event_type,
         extra={"event": event_type, "user_id": str(user_id or ""), "client_id": client_id or ""},
     )
+
+
+def flush_queued() -> None:
+    """Write this process's queued rows, so a read that follows sees them."""
+    queue = current_app.extensions.get("idp.audit_queue")
+    if queue is not None:
+        queue.flush()
 
 
 def query(
@@ -91,6 +114,7 @@ def query(
     limit: int = 100,
 ) -> list[AuditEvent]:
     """Return matching events, newest first."""
+    flush_queued()
     statement = db.select(AuditEvent)
     if user_id is not None:
         statement = statement.filter_by(user_id=user_id)

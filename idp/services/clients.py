@@ -13,7 +13,7 @@ from joserfc.jwk import KeySet
 
 from ..extensions import db
 from ..models import AuthorizationCode, Client, Consent, RefreshToken, hash_client_secret
-from . import blocklist, tokens
+from . import blocklist, client_cache, tokens
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 TOKEN_EXCHANGE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"  # RFC 8693
@@ -202,6 +202,7 @@ def update_client(client: Client, first_party: bool | None = None, **fields: Any
     if first_party is not None:
         client.first_party = first_party
     db.session.commit()
+    client_cache.forget(client.client_id)
     return client
 
 
@@ -212,6 +213,7 @@ def rotate_secret(client: Client) -> str:
     secret = secrets.token_urlsafe(32)
     client.client_secret = hash_client_secret(secret)
     db.session.commit()
+    client_cache.forget(client.client_id)
     return secret
 
 
@@ -299,6 +301,7 @@ def delete_client(client_id: str) -> bool:
     db.session.execute(db.delete(Consent).filter_by(client_id=client_id))
     db.session.delete(client)
     db.session.commit()
+    client_cache.forget(client_id)
     return True
 
 

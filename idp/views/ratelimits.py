@@ -28,7 +28,7 @@ def init_app(app: Flask) -> Limiter:
     app.config.update(
         RATELIMIT_ENABLED=config.rate_limit_enabled,
         RATELIMIT_STORAGE_URI=config.redis_url or "memory://",
-        RATELIMIT_STRATEGY="moving-window",
+        RATELIMIT_STRATEGY="sliding-window-counter",
         RATELIMIT_KEY_PREFIX=config.redis_prefix + "rl",
         # Retry-After is set on the 429 itself, not on every limited response.
         RATELIMIT_HEADERS_ENABLED=False,

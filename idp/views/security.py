@@ -9,16 +9,24 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+def security_headers(https: bool) -> list[tuple[str, str]]:
+    headers = [
+        ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+        ("X-Frame-Options", "DENY"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+    ]
+    if https:
+        headers.append(("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))
+    return headers
+
+
 def init_app(app: Flask) -> None:
-    https = app.config["IDP"].https
+    defaults = security_headers(app.config["IDP"].https)
 
     @app.after_request
     def add_security_headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        if https:
-            headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+        for name, value in defaults:
+            headers.setdefault(name, value)
         return response
