@@ -27,7 +27,8 @@ from .claims import user_info
 from .client_auth import ALL_AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
 from .responses import RESPONSE_MODES, authorization_response
 
-RETRY_WAIT_SECONDS = 5
+# A duplicate reads the first response after the first request committed; a little slack.
+RECALL_WAIT_SECONDS = 0.5
 
 
 def compare_s256_code_challenge(code_verifier: str, code_challenge: str) -> bool:
@@ -126,8 +127,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token):
-        row = tokens.find_refresh_token(refresh_token)
         client = self.request.client
+        claimed = tokens.claim_refresh_token(refresh_token, client.client_id)
+        if claimed is not None:
+            return claimed
+        # Not claimable: unknown, another client's, used, revoked or expired.
+        row = tokens.find_refresh_token(refresh_token)
         if row is None:
             return None
         if not row.check_client(client):
@@ -140,16 +145,19 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             db.session.commit()
             return None
         if row.revoked_at is not None or row.used_at is not None:
-            replay = self._recall_successor(row, wait=False)
+            replay = self._recall_successor(row)
             if replay is None:
                 tokens.handle_reuse(row, client)
                 return None
             self.request.retry_response = replay
             return row
-        return None if row.is_expired() else row
+        return None  # expired
 
-    def _recall_successor(self, row, wait: bool) -> dict | None:
-        """The first response to a lost-response retry, when the window allows one."""
+    def _recall_successor(self, row) -> dict | None:
+        """The first response to a lost-response retry, when the window allows one.
+
+        A concurrent duplicate gets here only after the first request committed (its claim
+        waited on the row lock), and the first stored its response before committing."""
         window = tokens.retry_window(self.request.client)
         if window <= 0 or row.revoked_at is not None:
             return None
@@ -158,7 +166,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return retry.recall(
             self.request.form["refresh_token"],
             retry.fingerprint(self.request.client.client_id, self.request.payload.scope),
-            RETRY_WAIT_SECONDS if wait else 0.5,
+            RECALL_WAIT_SECONDS,
         )
 
     def authenticate_user(self, refresh_token):
@@ -175,16 +183,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         replay = getattr(self.request, "retry_response", None)
         if replay is not None:
             return 200, replay, self.TOKEN_RESPONSE_HEADER
+        # authenticate_refresh_token claimed the token (marked it used, uncommitted).
         presented = self.request.refresh_token
         client = self.request.client
-        if not tokens.mark_used(presented):
-            # A concurrent refresh of the same token won the race.
-            db.session.refresh(presented)
-            replay = self._recall_successor(presented, wait=True)
-            if replay is not None:
-                return 200, replay, self.TOKEN_RESPONSE_HEADER
-            tokens.handle_reuse(presented, client)
-            raise InvalidGrantError("The refresh token was already used.")
         status, token, headers = super().create_token_response()
         window = tokens.retry_window(client)
         if window > 0:

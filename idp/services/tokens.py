@@ -91,52 +91,72 @@ def stage_code_exchange(code: AuthorizationCode, token: dict) -> None:
     )
 
 
-def mark_used(presented: RefreshToken) -> bool:
-    """Atomically claim the token for rotation; True for exactly one caller anywhere.
+# Built once: a constant statement is compiled and cache-keyed once, not per request.
+_CLAIM = (
+    db.update(RefreshToken)
+    .where(
+        RefreshToken.token_hash == db.bindparam("presented_hash"),
+        RefreshToken.client_id == db.bindparam("presenting_client"),
+        RefreshToken.used_at.is_(None),
+        RefreshToken.revoked_at.is_(None),
+        RefreshToken.expires_at > db.bindparam("now"),
+        RefreshToken.family_expires_at > db.bindparam("now"),
+    )
+    .values(used_at=db.bindparam("now"))
+    .returning(RefreshToken)
+    .execution_options(synchronize_session=False)
+)
+_INSERT = RefreshToken.__table__.insert()  # Core: no ORM bulk-insert bookkeeping
+
+
+def claim_refresh_token(value: str | None, client_id: str) -> RefreshToken | None:
+    """Find the token and mark it used in one statement (UPDATE ... RETURNING): the row if
+    it is this client's, unused, unrevoked and unexpired, for exactly one caller anywhere;
+    None otherwise, and the caller looks at why with find_refresh_token.
 
     Not committed here: the successor is staged in the same transaction, so a concurrent
-    refresh waits on the row lock and then sees it used.
+    refresh of the same token waits on the row lock, then finds it used.
     """
-    now = utcnow()
-    result = db.session.execute(
-        db.update(RefreshToken)
-        .where(
-            RefreshToken.id == presented.id,
-            RefreshToken.used_at.is_(None),
-            RefreshToken.revoked_at.is_(None),
-            RefreshToken.expires_at > now,
-            RefreshToken.family_expires_at > now,
-        )
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1
+    if not value or len(value) > 256:
+        return None
+    parameters = {
+        "presented_hash": hash_token(value),
+        "presenting_client": client_id,
+        "now": utcnow(),
+    }
+    return db.session.scalars(_CLAIM, parameters).one_or_none()
 
 
-def stage_successor(presented: RefreshToken, token: dict) -> RefreshToken:
-    """Add the next token of the family; the idle deadline moves, the absolute one does not."""
+def stage_successor(presented: RefreshToken, token: dict) -> None:
+    """Add the next token of the family; the idle deadline moves, the absolute one does not.
+
+    A plain INSERT rather than a new ORM object: nothing reads the successor back in this
+    request, and the unit of work's bookkeeping was the costliest part of a rotation.
+    """
     config = current_app.config["IDP"]
     now = utcnow()
-    successor = RefreshToken(
-        token_hash=hash_token(token["refresh_token"]),
-        family_id=presented.family_id,
-        parent_id=presented.id,
-        client_id=presented.client_id,
-        user_id=presented.user_id,
-        session_id=presented.session_id,
-        offline=presented.offline,
-        scope=token.get("scope") or presented.scope,
-        auth_time=presented.auth_time,
-        amr=presented.amr,
-        issued_at=now,
-        expires_at=min(
-            now + timedelta(seconds=config.refresh_token_idle_ttl), presented.family_expires_at
-        ),
-        family_expires_at=presented.family_expires_at,
-        **_access_fields(token.get("access_token")),
+    db.session.execute(
+        _INSERT,
+        {
+            "token_hash": hash_token(token["refresh_token"]),
+            "family_id": presented.family_id,
+            "parent_id": presented.id,
+            "client_id": presented.client_id,
+            "user_id": presented.user_id,
+            "session_id": presented.session_id,
+            "offline": presented.offline,
+            "scope": token.get("scope") or presented.scope,
+            "auth_time": presented.auth_time,
+            "amr": presented.amr,
+            "issued_at": now,
+            "expires_at": min(
+                now + timedelta(seconds=config.refresh_token_idle_ttl),
+                presented.family_expires_at,
+            ),
+            "family_expires_at": presented.family_expires_at,
+            **_access_fields(token.get("access_token")),
+        },
     )
-    db.session.add(successor)
-    return successor
 
 
 def revoke_family(family_id: uuid.UUID) -> int:
