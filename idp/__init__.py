@@ -22,6 +22,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     from .oauth.keys import KeyRing
     from .oauth.server import init_oauth
     from .oauth.upstream import init_upstream
+    from .pool import ping_idle_connections
     from .services import audit_queue, client_cache
     from .store import create_store
     from .views import (
@@ -58,6 +59,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=64 * 1024,
     )
     db.init_app(app)
+    with app.app_context():
+        ping_idle_connections(db.engine)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     csrf.init_app(app)
     app.extensions["idp.store"] = create_store(settings.redis_url, settings.redis_prefix)
@@ -102,7 +105,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
 
 def _engine_options(settings: Config) -> dict[str, Any]:
     """Per-worker pool sizes; nothing session-level, so PgBouncer transaction mode works."""
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    # No pool_pre_ping: pool.ping_idle_connections pings only connections that sat idle.
+    options: dict[str, Any] = {"pool_pre_ping": False}
     if settings.sqlalchemy_url.startswith("postgresql"):
         options.update(pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
     return options

@@ -195,10 +195,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 token,
                 window,
             )
+        # Routine and frequent: queued (see services.audit_queue); reuse stays synchronous.
         audit.record(
             "refresh_rotated",
             user_id=presented.user_id,
             client_id=client.client_id,
+            batched=True,
             family_id=str(presented.family_id),
             scope=token.get("scope"),
         )

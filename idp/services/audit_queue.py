@@ -42,8 +42,11 @@ class AuditQueue:
         self._wake = threading.Event()
         self._pid: int | None = None
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     def add(self, row: dict[str, Any]) -> None:
+        if self._closed:
+            raise RuntimeError("audit queue closed")
         self._ensure_thread()
         with self._lock:
             self._rows.append(row)
@@ -87,10 +90,20 @@ class AuditQueue:
             self._pid = pid
             self._thread = threading.Thread(target=self._run, name="idp-audit-writer", daemon=True)
             self._thread.start()
-        atexit.register(self.flush)
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """Stop the writer and write what is left (at exit, and when an app is discarded)."""
+        self._closed = True
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout=10)
+        self.flush()
+        atexit.unregister(self.close)
 
     def _run(self) -> None:
-        while True:
+        while not self._closed:
             self._wake.wait(self.interval_seconds)
             self._wake.clear()
             self.flush()

@@ -85,4 +85,4 @@ def test_postgres_pools_are_sized_per_worker(make_app, settings):
     options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
     if settings["database_url"].startswith("postgresql"):
         assert (options["pool_size"], options["max_overflow"]) == (3, 2)
-    assert options["pool_pre_ping"] is True
+    assert options["pool_pre_ping"] is False  # idp.pool pings idle connections only
