@@ -130,7 +130,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         client = self.request.client
         claimed = tokens.claim_refresh_token(refresh_token, client.client_id)
         if claimed is not None:
-            return claimed
+            row, self._claimed_user = claimed
+            return row
         # Not claimable: unknown, another client's, used, revoked or expired.
         row = tokens.find_refresh_token(refresh_token)
         if row is None:
@@ -170,7 +171,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         )
 
     def authenticate_user(self, refresh_token):
-        user = users.get_user(refresh_token.user_id)
+        user = getattr(self, "_claimed_user", None) or users.get_user(refresh_token.user_id)
         if user is None or user.disabled:
             raise InvalidGrantError("The user of this token cannot sign in.")
         return user

@@ -13,7 +13,7 @@ from flask import current_app
 from joserfc import jws
 
 from ..extensions import db
-from ..models import AuthorizationCode, Client, RefreshToken
+from ..models import AuthorizationCode, Client, RefreshToken, User
 from ..models.base import utcnow
 from . import audit, blocklist
 
@@ -92,27 +92,40 @@ def stage_code_exchange(code: AuthorizationCode, token: dict) -> None:
 
 
 # Built once: a constant statement is compiled and cache-keyed once, not per request.
+_CLAIMABLE = (
+    RefreshToken.token_hash == db.bindparam("presented_hash"),
+    RefreshToken.client_id == db.bindparam("presenting_client"),
+    RefreshToken.used_at.is_(None),
+    RefreshToken.revoked_at.is_(None),
+    RefreshToken.expires_at > db.bindparam("now"),
+    RefreshToken.family_expires_at > db.bindparam("now"),
+)
 _CLAIM = (
     db.update(RefreshToken)
-    .where(
-        RefreshToken.token_hash == db.bindparam("presented_hash"),
-        RefreshToken.client_id == db.bindparam("presenting_client"),
-        RefreshToken.used_at.is_(None),
-        RefreshToken.revoked_at.is_(None),
-        RefreshToken.expires_at > db.bindparam("now"),
-        RefreshToken.family_expires_at > db.bindparam("now"),
-    )
+    .where(*_CLAIMABLE)
     .values(used_at=db.bindparam("now"))
     .returning(RefreshToken)
+    .execution_options(synchronize_session=False)
+)
+# PostgreSQL's UPDATE ... FROM may return the joined table's columns (SQLite's may not):
+# the user comes back in the same round trip.
+_CLAIM_WITH_USER = (
+    db.update(RefreshToken)
+    .where(*_CLAIMABLE, RefreshToken.user_id == User.id)
+    .values(used_at=db.bindparam("now"))
+    .returning(RefreshToken, User)
     .execution_options(synchronize_session=False)
 )
 _INSERT = RefreshToken.__table__.insert()  # Core: no ORM bulk-insert bookkeeping
 
 
-def claim_refresh_token(value: str | None, client_id: str) -> RefreshToken | None:
+def claim_refresh_token(
+    value: str | None, client_id: str
+) -> tuple[RefreshToken, User | None] | None:
     """Find the token and mark it used in one statement (UPDATE ... RETURNING): the row if
-    it is this client's, unused, unrevoked and unexpired, for exactly one caller anywhere;
-    None otherwise, and the caller looks at why with find_refresh_token.
+    it is this client's, unused, unrevoked and unexpired, for exactly one caller anywhere,
+    with its user on PostgreSQL; None otherwise, and the caller looks at why with
+    find_refresh_token.
 
     Not committed here: the successor is staged in the same transaction, so a concurrent
     refresh of the same token waits on the row lock, then finds it used.
@@ -124,7 +137,11 @@ def claim_refresh_token(value: str | None, client_id: str) -> RefreshToken | Non
         "presenting_client": client_id,
         "now": utcnow(),
     }
-    return db.session.scalars(_CLAIM, parameters).one_or_none()
+    if db.session.get_bind().dialect.name == "postgresql":
+        row = db.session.execute(_CLAIM_WITH_USER, parameters).one_or_none()
+        return (row[0], row[1]) if row is not None else None
+    token = db.session.scalars(_CLAIM, parameters).one_or_none()
+    return (token, None) if token is not None else None
 
 
 def stage_successor(presented: RefreshToken, token: dict) -> None:
