@@ -8,7 +8,7 @@ from authlib.oauth2.rfc9068.claims import JWTAccessTokenClaims
 from flask import current_app
 
 from .. import clock
-from ..services import blocklist, clients, users
+from ..services import blocklist, client_cache, users
 
 ACCEPTED_ALGS = ("RS256", "ES256")
 
@@ -24,10 +24,16 @@ class AccessToken(JWTAccessTokenClaims):
         return self.scope
 
     def get_client(self):
-        return clients.find_client(self.get("client_id"))
+        return client_cache.cached_client(self.get("client_id"))
+
+    def _subject(self):
+        """The user `sub` names, read once per request (is_revoked and get_user both ask)."""
+        if "_subject_user" not in self.__dict__:
+            self.__dict__["_subject_user"] = users.get_user_by_subject(self.get("sub"))
+        return self.__dict__["_subject_user"]
 
     def get_user(self):
-        user = users.get_user_by_subject(self.get("sub"))
+        user = self._subject()
         if user is None or user.disabled:
             raise InvalidTokenError(description="The user of this token cannot be served.")
         return user
@@ -50,7 +56,7 @@ class AccessToken(JWTAccessTokenClaims):
         everywhere). Raises StoreUnavailable when that cannot be known (fail closed)."""
         if blocklist.is_blocked(self["jti"]):
             return True
-        user = users.get_user_by_subject(self.get("sub"))
+        user = self._subject()
         cutoff = user.tokens_valid_after if user is not None else None
         # iat has one-second resolution: compare whole seconds.
         return cutoff is not None and int(self.get("iat", 0)) < int(cutoff.timestamp())

@@ -15,11 +15,11 @@ never cached, so a flood of made-up ids cannot fill the cache.
 from __future__ import annotations
 
 import threading
-import time
 
 from flask import current_app
 from sqlalchemy.orm import Session
 
+from .. import clock
 from ..extensions import db
 from ..models import Client
 
@@ -28,7 +28,7 @@ MAX_CLIENT_ID_LENGTH = 48
 
 
 class ClientCache:
-    """client_id -> (expires at, detached Client), read-through, time-limited."""
+    """client_id -> (loaded at, detached Client), read-through, time-limited."""
 
     def __init__(self, ttl_seconds: int) -> None:
         self.ttl_seconds = ttl_seconds
@@ -37,9 +37,10 @@ class ClientCache:
 
     def get(self, client_id: str) -> Client | None:
         """The cached, detached client (read-only), or None if there is none."""
-        now = time.monotonic()
+        now = clock.now()
         entry = self._entries.get(client_id)
-        if entry is None or entry[0] <= now:
+        # A clock that went back counts as expired too.
+        if entry is None or not 0 <= now - entry[0] < self.ttl_seconds:
             detached = self._load(client_id)
             if detached is None:
                 self.forget(client_id)
@@ -47,7 +48,7 @@ class ClientCache:
             with self._lock:
                 if len(self._entries) >= MAX_ENTRIES:
                     self._entries.clear()
-                self._entries[client_id] = (now + self.ttl_seconds, detached)
+                self._entries[client_id] = (now, detached)
             return detached
         return entry[1]
 
