@@ -56,22 +56,25 @@ def test_a_deleted_client_is_refused_at_once(app, client):
     assert refused.get_json()["error"] == "invalid_client"
 
 
-def test_a_change_made_elsewhere_applies_once_the_ttl_is_over(make_app):
-    app = make_app(client_cache_seconds=5)
+def _used_then_changed_elsewhere(make_app, cache_seconds: int):
+    """A service that got a token (so its row is cached), then had its secret changed by
+    another process; returns a function that asks for a token again."""
+    app = make_app(client_cache_seconds=cache_seconds)
     client = app.test_client()
     service = _service(app)
     assert _token(client, service.client_id, service.plain_secret).status_code == 200
     _change_secret_behind_idps_back(app, service.client_id)
+    return lambda: _token(client, service.client_id, service.plain_secret).status_code
+
+
+def test_a_change_made_elsewhere_applies_once_the_ttl_is_over(make_app):
+    ask_again = _used_then_changed_elsewhere(make_app, cache_seconds=5)
     clock.advance(4)
-    assert _token(client, service.client_id, service.plain_secret).status_code == 200
+    assert ask_again() == 200
     clock.advance(2)
-    assert _token(client, service.client_id, service.plain_secret).status_code == 401
+    assert ask_again() == 401
 
 
 def test_with_the_cache_off_every_request_reads_the_row(make_app):
-    app = make_app(client_cache_seconds=0)
-    client = app.test_client()
-    service = _service(app)
-    assert _token(client, service.client_id, service.plain_secret).status_code == 200
-    _change_secret_behind_idps_back(app, service.client_id)
-    assert _token(client, service.client_id, service.plain_secret).status_code == 401
+    ask_again = _used_then_changed_elsewhere(make_app, cache_seconds=0)
+    assert ask_again() == 401
