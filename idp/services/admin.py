@@ -83,6 +83,9 @@ def delete_user(user: User, actor: str | None = None) -> None:
     )
     for family_id in families:
         tokens.revoke_family(family_id)
+    # Queued rows of this process first, so they are erased too; rows other workers still
+    # hold (at most IDP_AUDIT_BATCH_SECONDS old) are erased by `idp db purge`.
+    audit.flush_queued()
     db.session.execute(
         db.update(AuditEvent)
         .where(AuditEvent.user_id == user.id)

@@ -1,12 +1,14 @@
 """Deleting rows nothing can use any more: expired codes, dead refresh tokens, ended
-sessions, used or expired links. The audit log is kept (operators decide its retention)."""
+sessions, used or expired links. The audit log is kept (operators decide its retention),
+but rows of users who were deleted lose their IP and user agent, as deletion does: this
+catches rows another worker's audit queue wrote after the deletion."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from ..extensions import db
-from ..models import AccountToken, AuthorizationCode, BrowserSession, RefreshToken
+from ..models import AccountToken, AuditEvent, AuthorizationCode, BrowserSession, RefreshToken, User
 from ..models.base import utcnow
 
 GRACE = timedelta(days=1)  # keep a day for replay detection and investigation
@@ -33,6 +35,17 @@ def purge() -> dict[str, int]:
             db.delete(AccountToken).where(
                 (AccountToken.expires_at < cutoff) | (AccountToken.used_at < cutoff)
             )
+        ).rowcount,
+        "audit_events_pseudonymised": db.session.execute(
+            db.update(AuditEvent)
+            .where(
+                AuditEvent.user_id.is_not(None),
+                AuditEvent.event_type != "user_deleted",  # that row is the admin's
+                ~AuditEvent.user_id.in_(db.select(User.id)),
+                (AuditEvent.ip != "") | (AuditEvent.user_agent != ""),
+            )
+            .values(ip="", user_agent="")
+            .execution_options(synchronize_session=False)
         ).rowcount,
     }
     db.session.commit()

@@ -15,8 +15,12 @@ import requests
 from sqlalchemy import text
 
 from idp.extensions import db
+from idp.models.base import utcnow
+from idp.services import admin, housekeeping, users
 
-from ..conftest import make_client
+from ..conftest import REDIRECT_URI, make_client
+from ..helpers import Browser
+from .tokens import login_tokens, refresh
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -124,9 +128,9 @@ def test_a_gunicorn_worker_writes_its_queue_when_it_stops(make_app, settings, tm
         deadline = time.monotonic() + 30
         while True:
             try:
-                if requests.get(f"{issuer}/healthz", timeout=1).status_code == 200:
+                if requests.get(f"{issuer}/healthz", timeout=5).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or the worker still booting
                 pass
             assert server.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
             time.sleep(0.2)
@@ -143,3 +147,48 @@ def test_a_gunicorn_worker_writes_its_queue_when_it_stops(make_app, settings, tm
         _, errors = server.communicate(timeout=30)
     assert server.returncode == 0, errors.decode()[-2000:]
     assert _stored(app) == 1
+
+
+def _rotation_rows(app) -> list[tuple[str, str]]:
+    with app.app_context(), db.engine.connect() as connection:
+        return [
+            tuple(row)
+            for row in connection.execute(
+                text("SELECT ip, user_agent FROM audit_events WHERE event_type = 'refresh_rotated'")
+            )
+        ]
+
+
+def test_deleting_a_user_erases_their_queued_rows_too(make_app, user):
+    app = make_app(audit_batch_seconds=3600)  # the rotation's row is still queued
+    client = app.test_client()
+    rp = make_client(app, "Notes", [REDIRECT_URI], scope="openid offline_access")
+    tokens = login_tokens(Browser(app.test_client()), client, rp, scope="openid offline_access")
+    assert refresh(client, rp, tokens["refresh_token"]).status_code == 200
+    ops = make_client(app, "Ops", [], grant_types=["client_credentials"], scope="idp:admin")
+    token = client.post(
+        "/token", data={"grant_type": "client_credentials"}, auth=(ops.client_id, ops.plain_secret)
+    ).get_json()["access_token"]
+    deleted = client.delete(
+        f"/admin/api/users/{user.id}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert deleted.status_code == 204
+    assert _rotation_rows(app) == [("", "")]
+
+
+def test_purge_erases_rows_another_worker_wrote_after_a_deletion(make_app, user):
+    """Another worker's queue may write a deleted user's rotation after the deletion."""
+    app = make_app()
+    with app.app_context():
+        admin.delete_user(users.get_user_by_subject(str(user.id)), actor="test")
+        with db.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO audit_events (occurred_at, event_type, user_id, client_id, ip,"
+                    " user_agent, details) VALUES (:now, 'refresh_rotated', :user_id, 'rp',"
+                    " '203.0.113.7', 'Late/1.0', '{}')"
+                ),
+                {"now": utcnow(), "user_id": user.id},
+            )
+        assert housekeeping.purge()["audit_events_pseudonymised"] == 1
+    assert _rotation_rows(app) == [("", "")]
