@@ -44,11 +44,11 @@ WARM_UP = 20
 _TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE)\s+(\w+)", re.I)
 
 # name -> what it stands for in the report. Applied by apply_what_if().
+# Already built in (so no longer what-ifs): the client cache, pinging only idle
+# connections, queued audit rows for client_credentials and rotations.
 WHAT_IFS = {
-    "no-pre-ping": "no pool pre-ping (pool_recycle and retry on disconnect instead)",
-    "client-cache": "client rows cached per process (no SELECT clients, no ORM load)",
     "async-commit": "COMMIT without waiting for the WAL flush (synchronous_commit=off)",
-    "no-audit-row": "audit event not inserted in the request (queued or logged elsewhere)",
+    "no-audit-row": "no audit row at all (the ones not queued: code exchange, reuse...)",
     "es256": "ES256 instead of RS256 for access and ID tokens",
     "no-rate-limit": "no per-IP rate limit on the token endpoints (IDP_RATE_LIMIT_ENABLED=0)",
 }
@@ -163,24 +163,7 @@ def apply_what_if(app, name: str) -> None:
     with app.app_context():
         engine = db.engine
     server = app.extensions["idp.oauth"]
-    if name == "no-pre-ping":
-        engine.dialect.do_ping = lambda dbapi_connection: True
-    elif name == "client-cache":
-        cache = {}
-        query_client = server.query_client
-
-        def cached_query_client(client_id):
-            # A detached copy per process, merged into each request's session unloaded.
-            if client_id not in cache:
-                client = query_client(client_id)
-                if client is None:
-                    return None
-                db.session.expunge(client)
-                cache[client_id] = client
-            return db.session.merge(cache[client_id], load=False)
-
-        server.query_client = cached_query_client
-    elif name == "async-commit":
+    if name == "async-commit":
 
         @event.listens_for(engine.pool, "connect")
         def no_wal_wait(dbapi_connection, record):

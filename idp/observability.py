@@ -125,7 +125,11 @@ def init_app(app: Flask) -> None:
 
 
 def _client_id() -> str | None:
-    """The client a protocol request came from, when it says so (never a secret)."""
+    """The client a protocol request came from: the one that authenticated, else the one
+    it names (never a secret)."""
+    authenticated = g.get("authenticated_client_id")
+    if authenticated:
+        return authenticated
     value = request.form.get("client_id") if request.method == "POST" else None
     value = value or request.args.get("client_id")
     return value[:48] if isinstance(value, str) else None

@@ -9,7 +9,7 @@ from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oidc.core import UserInfoEndpoint
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 from flask import request as flask_request
 
 from ..services import client_cache, tokens
@@ -65,6 +65,12 @@ class IdpAuthorizationServer(AuthorizationServer):
     def validate_requested_scope(self, scope):
         # Scopes are checked per client (Client.get_allowed_scope), which is stricter.
         return None
+
+    def authenticate_client(self, request, methods, endpoint="token"):
+        client = super().authenticate_client(request, methods, endpoint)
+        # For the request's log line: Basic and private_key_jwt carry no form client_id.
+        g.authenticated_client_id = client.client_id
+        return client
 
 
 class IdpUserInfoEndpoint(UserInfoEndpoint):

@@ -89,6 +89,22 @@ def test_request_log_lines_are_json_and_never_hold_codes(make_app, user, caplog)
     assert code not in text and request.state not in text and USER_PASSWORD not in text
 
 
+def test_request_log_lines_name_the_client_that_authenticated(app, client, caplog):
+    """Basic and private_key_jwt requests carry no client_id field; the log still says who."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="idp.access")
+    service = make_client(app, "svc", [], grant_types=["client_credentials"], scope="reports")
+    client.post(
+        "/token",
+        data={"grant_type": "client_credentials"},
+        auth=(service.client_id, service.plain_secret),
+    )
+    [line] = [r for r in caplog.records if r.name == "idp.access" and r.route == "/token"]
+    assert line.client_id == service.client_id
+    assert service.plain_secret not in str(line.__dict__)
+
+
 @pytest.fixture
 def two_instances(serve, make_app, settings):
     """Two idp servers on different ports, one database, one Redis, one public issuer."""
