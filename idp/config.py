@@ -136,7 +136,7 @@ class Config:
     metrics_token: str = field(default="", repr=False)  # bearer token required at /metrics
     metrics_allow: str = ""  # comma-separated CIDRs allowed at /metrics, e.g. 10.0.0.0/8
     client_cache_seconds: int = 5  # how long a worker reuses a client row; 0: read every time
-    audit_batch_seconds: int = 1  # client_credentials audit rows are written in batches; 0: at once
+    audit_batch_seconds: int = 1  # routine audit rows are written in batches; 0: at once
     db_pool_size: int = 5  # connections kept per worker process
     db_max_overflow: int = 10  # extra connections a worker may open under load
     proxy_hops: int = 0  # trusted reverse proxies in front: X-Forwarded-For/-Proto from them

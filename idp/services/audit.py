@@ -72,9 +72,9 @@ def record(
 ) -> None:
     """Stage an audit event in the current transaction; the use case commits it.
 
-    `batched` is for a request that writes nothing else (client_credentials): the row goes
-    to the process's audit queue, written within IDP_AUDIT_BATCH_SECONDS, instead of costing
-    the request an INSERT and a COMMIT of its own.
+    `batched` is for routine, high-volume events (client_credentials tokens, refresh
+    rotations): the row goes to the process's audit queue, written within
+    IDP_AUDIT_BATCH_SECONDS, instead of costing the request a write of its own.
     """
     assert event_type in EVENT_TYPES, f"unregistered audit event {event_type!r}"
     ip = user_agent = ""

@@ -1,9 +1,10 @@
-"""Audit rows written in batches, for events that no other write of the request carries.
+"""Audit rows written in batches, for routine, high-volume events.
 
 A client_credentials request writes nothing but its `tokens_issued` row; an INSERT and a
-COMMIT (with its WAL flush) of its own cost that request more than signing the token. Such
-rows wait here, in the worker process, and a background thread writes them in one
-multi-row INSERT every IDP_AUDIT_BATCH_SECONDS (0 writes each in its request, as before).
+COMMIT (with its WAL flush) of its own cost that request more than signing the token, and a
+rotation's `refresh_rotated` row was one more round trip of four. Such rows wait here, in
+the worker process, and a background thread writes them in one multi-row INSERT every
+IDP_AUDIT_BATCH_SECONDS (0 writes each in its request, as before).
 
 What can be lost: rows still queued when a worker dies without exiting (SIGKILL, OOM),
 at most one interval's worth; every event is also logged synchronously on the idp.security

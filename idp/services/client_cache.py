@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from .. import clock
 from ..extensions import db
 from ..models import Client
+from . import clients  # clients imports this module too: only module attributes are used
 
 MAX_ENTRIES = 10_000
 MAX_CLIENT_ID_LENGTH = 48
@@ -56,10 +57,6 @@ class ClientCache:
         with self._lock:
             self._entries.pop(client_id, None)
 
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
     @staticmethod
     def _load(client_id: str) -> Client | None:
         """Read the row in a session of its own, so the copy kept is never expired by a
@@ -81,9 +78,7 @@ def cached_client(client_id: str | None) -> Client | None:
         return None
     cache: ClientCache = current_app.extensions["idp.client_cache"]
     if cache.ttl_seconds <= 0:
-        return db.session.execute(
-            db.select(Client).filter_by(client_id=client_id)
-        ).scalar_one_or_none()
+        return clients.find_client(client_id)
     return cache.get(client_id)
 
 
