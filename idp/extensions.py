@@ -2,8 +2,9 @@
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from flask_wtf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
+
+from .csrf import SameOriginCSRF
 
 
 class Base(DeclarativeBase):
@@ -12,4 +13,4 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-csrf = CSRFProtect()
+csrf = SameOriginCSRF()

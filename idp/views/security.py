@@ -1,8 +1,10 @@
-"""Headers every response carries: CSP, no framing, no sniffing, no referrer, HSTS."""
+"""Headers every response carries: CSP, no framing, no sniffing, same-origin referrer, HSTS."""
 
 from __future__ import annotations
 
 from flask import Flask, Response
+
+from ..csrf import REFERRER_POLICY
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
@@ -14,7 +16,8 @@ def security_headers(https: bool) -> list[tuple[str, str]]:
         ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
         ("X-Frame-Options", "DENY"),
         ("X-Content-Type-Options", "nosniff"),
-        ("Referrer-Policy", "no-referrer"),
+        # same-origin, not no-referrer: see idp/csrf.py (Origin: null breaks the form check).
+        ("Referrer-Policy", REFERRER_POLICY),
     ]
     if https:
         headers.append(("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))

@@ -49,7 +49,7 @@ def test_every_page_carries_security_headers(browser, client):
         assert "default-src 'self'" in response.headers["Content-Security-Policy"]
         assert response.headers["X-Frame-Options"] == "DENY"
         assert response.headers["X-Content-Type-Options"] == "nosniff"
-        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Referrer-Policy"] == "same-origin"
 
 
 def test_session_cookie_is_opaque_httponly_lax_and_new_at_each_sign_in(browser, user):
