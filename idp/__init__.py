@@ -32,6 +32,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         auth,
         consent,
         discovery,
+        edge,
         errors,
         federation,
         logout,
@@ -58,6 +59,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the signed state cookie
         MAX_CONTENT_LENGTH=64 * 1024,
     )
+    edge.init_app(app)  # first: control characters never reach CSRF, limits or views
     db.init_app(app)
     with app.app_context():
         ping_idle_connections(db.engine)

@@ -30,6 +30,7 @@ from prometheus_client import (
 )
 from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy import text
+from werkzeug.exceptions import HTTPException
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 REQUESTS = Counter("idp_http_requests_total", "HTTP requests", ["route", "method", "status"])
@@ -130,7 +131,12 @@ def _client_id() -> str | None:
     authenticated = g.get("authenticated_client_id")
     if authenticated:
         return authenticated
-    value = request.form.get("client_id") if request.method == "POST" else None
+    value = None
+    if request.method == "POST":
+        try:
+            value = request.form.get("client_id")
+        except HTTPException:  # a body refused as too large (413): the log still gets written
+            value = None
     value = value or request.args.get("client_id")
     return value[:48] if isinstance(value, str) else None
 

@@ -14,6 +14,7 @@ from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from flask import current_app
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
@@ -77,7 +78,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     def resolve_client_public_key(self, client) -> KeySet:
         metadata = client.client_metadata
         if metadata.get("jwks"):
-            return KeySet.import_key_set(metadata["jwks"])
+            return _import_keys(metadata["jwks"])
         uri = metadata.get("jwks_uri")
         if not uri:
             raise InvalidClientError(description="The client has no registered keys.")
@@ -87,11 +88,23 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         try:
             # The URI was validated at registration (https, or loopback for tests).
             with urllib.request.urlopen(uri, timeout=JWKS_URI_TIMEOUT_SECONDS) as response:  # noqa: S310
-                keys = KeySet.import_key_set(json.loads(response.read(256 * 1024)))
+                document = json.loads(response.read(256 * 1024))
         except (OSError, ValueError) as exc:
             raise InvalidClientError(description="The client's jwks_uri cannot be read.") from exc
+        keys = _import_keys(document)
         self._jwks_uri_cache[uri] = (time.monotonic(), keys)
         return keys
+
+
+def _import_keys(document) -> KeySet:
+    """The client's key set; raise invalid_client when it is empty or malformed."""
+    try:
+        keys = KeySet.import_key_set(document)
+    except (JoseError, KeyError, TypeError, ValueError) as exc:
+        raise InvalidClientError(description="The client's key set is not usable.") from exc
+    if not keys.keys:
+        raise InvalidClientError(description="The client's key set is empty.")
+    return keys
 
 
 def register(server) -> None:

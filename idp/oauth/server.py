@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload
-from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oidc.core import UserInfoEndpoint
 from flask import Flask, current_app, g
@@ -61,6 +61,15 @@ class IdpAuthorizationServer(AuthorizationServer):
     def create_oauth2_request(self, request):
         params = request if isinstance(request, Mapping) else None
         return IssuerRequest(current_app.config["IDP"].issuer, params)
+
+    def create_token_response(self, request=None):
+        # RFC 6749 §5.2: a missing parameter is invalid_request; Authlib answers
+        # unsupported_grant_type, which is for a grant_type it does not know.
+        oauth_request = self.create_oauth2_request(request)
+        if not oauth_request.payload.grant_type:
+            missing = InvalidRequestError(description="The 'grant_type' parameter is missing.")
+            return self.handle_error_response(oauth_request, missing)
+        return super().create_token_response(request)
 
     def validate_requested_scope(self, scope):
         # Scopes are checked per client (Client.get_allowed_scope), which is stricter.

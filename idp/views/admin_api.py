@@ -7,7 +7,7 @@ through the code flow, or by a client_credentials client granted that scope.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 from authlib.oauth2.rfc6749 import OAuth2Error
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
@@ -341,7 +341,10 @@ def _time_arg(name: str) -> datetime | None:
         raise ApiError(400, "invalid_request", f"'{name}' must be an ISO 8601 time.") from None
     if value.tzinfo is None:
         raise ApiError(400, "invalid_request", f"'{name}' must include a time zone (e.g. Z).")
-    return value
+    try:
+        return value.astimezone(UTC)  # years 1 and 9999 can overflow here
+    except OverflowError:
+        raise ApiError(400, "invalid_request", f"'{name}' is out of range.") from None
 
 
 def _is_uuid(value: str) -> bool:

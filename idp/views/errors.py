@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from authlib.integrations.flask_oauth2.errors import _HTTPException as AuthlibHTTPException
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -36,7 +36,7 @@ def error_page(message: str, status: int, error_code: str | None = None):
     return body, status, {"Cache-Control": "no-store"}
 
 
-def _api_error(error: str, description: str, status: int):
+def api_error(error: str, description: str, status: int):
     response = jsonify(error=error, error_description=description)
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
@@ -61,15 +61,21 @@ def init_app(app: Flask) -> None:
             return exc.get_response()
         if wants_json():
             code = "invalid_request" if exc.code and exc.code < 500 else "server_error"
-            return _api_error(code, exc.description or exc.name, exc.code or 500)
-        return error_page(exc.description or exc.name, exc.code or 500)
+            response = api_error(code, exc.description or exc.name, exc.code or 500)
+        else:
+            response = make_response(error_page(exc.description or exc.name, exc.code or 500))
+        # 405 names the allowed methods (RFC 9110 §15.5.6), 401 its challenge, and so on.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(StoreUnavailable)
     def store_down(exc: StoreUnavailable):
         # Revocation state is unknown: refuse rather than answer "active" (fail closed).
         log.error("short-lived store unavailable on %s: %s", request.path, exc)
         if wants_json():
-            return _api_error(
+            return api_error(
                 "temporarily_unavailable", "The server cannot check revocation right now.", 503
             )
         return error_page("The service is briefly unavailable. Please try again shortly.", 503)
@@ -78,5 +84,5 @@ def init_app(app: Flask) -> None:
     def unexpected(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
         if wants_json():
-            return _api_error("server_error", "The server could not complete the request.", 500)
+            return api_error("server_error", "The server could not complete the request.", 500)
         return error_page("Something went wrong on our side. Please try again.", 500)

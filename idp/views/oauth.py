@@ -52,6 +52,10 @@ def _authorize(params: Mapping[str, str] | None, ix: Interaction | None):
         grant = server.get_consent_grant(request=params, end_user=user)
     except OAuth2Error as error:
         return _error_response(error, params if params is not None else request.values)
+    except ValueError:
+        # Authlib refuses to build an error whose description would quote a `"` or `\`
+        # from the request (RFC 6749 §4.1.2.1 charset): the request is malformed.
+        return _malformed_request()
     data = grant.request.payload.data
     try:
         if ix is not None and ix.extra.get("denied"):
@@ -77,9 +81,20 @@ def _authorize(params: Mapping[str, str] | None, ix: Interaction | None):
         if error.redirect_uri is None:
             error.redirect_uri = grant.redirect_uri
         return _error_response(error, data)
+    except ValueError:  # as above, from a later check (scope, prompt, PKCE method)
+        return _malformed_request()
     if ix is not None:
         interaction.finish(ix)
     return server.handle_response(status, body, headers)
+
+
+def _malformed_request():
+    return error_page(
+        "The application sent a malformed sign-in request (characters that are not allowed). "
+        "Go back to the application and try again.",
+        400,
+        error_code="invalid_request",
+    )
 
 
 def _page_for(step, user) -> str:

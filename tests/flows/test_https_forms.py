@@ -72,9 +72,19 @@ def _protected_form_routes(app) -> list[str]:
 
 def test_the_form_routes_under_test_include_every_hosted_form(app):
     routes = _protected_form_routes(app)
-    for path in ("/login", "/login/mfa", "/consent", "/register", "/password/forgot",
-                 "/password/reset", "/account/password", "/logout", "/session/end/confirm",
-                 "/admin/users", "/admin/clients"):
+    for path in (
+        "/login",
+        "/login/mfa",
+        "/consent",
+        "/register",
+        "/password/forgot",
+        "/password/reset",
+        "/account/password",
+        "/logout",
+        "/session/end/confirm",
+        "/admin/users",
+        "/admin/clients",
+    ):
         assert path in routes
 
 

@@ -198,8 +198,8 @@ def test_code_is_bound_to_its_redirect_uri_and_client(
 @pytest.mark.parametrize(
     ("kwargs", "error", "status"),
     [
-        ({"data": {}}, "unsupported_grant_type", 400),
-        ({"json": {"grant_type": "authorization_code"}}, "unsupported_grant_type", 400),
+        ({"data": {}}, "invalid_request", 400),
+        ({"json": {"grant_type": "authorization_code"}}, "invalid_request", 400),
         (
             {"data": {"grant_type": "password", "username": "a", "password": "b"}},
             "unsupported_grant_type",
