@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..extensions import db
 from ..models import BUILT_IN_ROLES, Role
 from . import audit
-from .users import ROLE_PATTERN, AccountError
+from .users import ROLE_PATTERN, AccountConflict, AccountError
 
 
 def all_roles() -> list[str]:
@@ -21,7 +21,7 @@ def define(name: str, description: str = "") -> Role:
             "starting with a letter"
         )
     if name in all_roles():
-        raise AccountError(f"the role {name!r} exists already")
+        raise AccountConflict(f"the role {name!r} exists already")
     role = Role(name=name, description=description[:200])
     db.session.add(role)
     audit.record("role_defined", role=name)

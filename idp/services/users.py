@@ -26,6 +26,10 @@ class AccountError(ValueError):
     """Input that cannot make an account; the message is safe to show."""
 
 
+class AccountConflict(AccountError):
+    """The email or role name is taken (the admin API answers 409)."""
+
+
 def normalise_email(email: str) -> str:
     return email.strip().lower()
 
@@ -62,7 +66,7 @@ def create_user(
         if not ROLE_PATTERN.match(role):
             raise AccountError(f"invalid role name {role!r}")
     if find_by_email(email):
-        raise AccountError("an account with this email already exists")
+        raise AccountConflict("an account with this email already exists")
     user = User(
         email=email,
         name=name.strip(),

@@ -43,7 +43,17 @@ def api_error(exc: ApiError):
 
 @bp.errorhandler(users.AccountError)
 def invalid_input(exc: users.AccountError):
+    if isinstance(exc, users.AccountConflict):
+        return api_error(ApiError(409, "conflict", str(exc)))
     return api_error(ApiError(400, "invalid_request", str(exc)))
+
+
+# The query parameters each operation documents; any other is refused (a typo such as
+# ?emial= would otherwise silently list everything).
+QUERY_PARAMETERS = {
+    "admin_api.list_users": {"page", "per_page", "email"},
+    "admin_api.query_audit": {"user", "client", "type", "since", "until", "limit"},
+}
 
 
 @bp.before_request
@@ -51,6 +61,9 @@ def require_admin_token():
     """A valid `idp:admin` access token; a user's token also needs the admin role now."""
     if request.endpoint == "admin_api.openapi":
         return None
+    unknown = sorted(set(request.args) - QUERY_PARAMETERS.get(request.endpoint or "", set()))
+    if unknown:
+        raise ApiError(400, "invalid_request", f"Unknown query parameter '{unknown[0]}'.")
     protector = current_app.extensions["idp.resource_protector"]
     token = protector.acquire_token(ADMIN_SCOPE)  # 401/403 with WWW-Authenticate
     subject = token.get("sub")
@@ -62,19 +75,23 @@ def require_admin_token():
     return None
 
 
-def _json_body() -> dict:
+def _json_body(allowed: set[str] | None = None) -> dict:
+    """The JSON object sent; with `allowed`, an unknown field is refused, not ignored."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_request", "The body must be a JSON object.")
+    unknown = sorted(set(body) - allowed) if allowed is not None else []
+    if unknown:
+        raise ApiError(400, "invalid_request", f"Unknown field '{unknown[0]}'.")
     return body
 
 
 def _field(body: dict, name: str, kind: type, required: bool = False):
-    value = body.get(name)
-    if value is None:
+    if name not in body:
         if required:
             raise ApiError(400, "invalid_request", f"'{name}' is required.")
         return None
+    value = body[name]  # an explicit null is a wrong type, not "unchanged" (as in the schema)
     if kind is list:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ApiError(400, "invalid_request", f"'{name}' must be a list of strings.")
@@ -109,7 +126,7 @@ def list_users():
 
 @bp.post("/users")
 def create_user():
-    body = _json_body()
+    body = _json_body({"email", "password", "name", "roles", "email_verified"})
     user = users.create_user(
         _field(body, "email", str, required=True),
         _field(body, "password", str),
@@ -131,10 +148,7 @@ def show_user(user_id: str):
 @bp.patch("/users/<user_id>")
 def update_user(user_id: str):
     user = _user_or_404(user_id)
-    body = _json_body()
-    unknown = set(body) - {"name", "email_verified", "roles", "disabled"}
-    if unknown:
-        raise ApiError(400, "invalid_request", f"Unknown field '{sorted(unknown)[0]}'.")
+    body = _json_body({"name", "email_verified", "roles", "disabled"})
     admin.update_profile(user, _field(body, "name", str), _field(body, "email_verified", bool))
     if (new_roles := _field(body, "roles", list)) is not None:
         admin.set_roles(user, new_roles, actor=g.admin_actor)
@@ -149,7 +163,8 @@ def update_user(user_id: str):
 @bp.put("/users/<user_id>/roles")
 def set_user_roles(user_id: str):
     user = _user_or_404(user_id)
-    admin.set_roles(user, _field(_json_body(), "roles", list, required=True), g.admin_actor)
+    body = _json_body({"roles"})
+    admin.set_roles(user, _field(body, "roles", list, required=True), g.admin_actor)
     return jsonify(user_json(user))
 
 
@@ -209,7 +224,7 @@ def list_roles():
 
 @bp.post("/roles")
 def define_role():
-    body = _json_body()
+    body = _json_body({"name", "description"})
     role = roles.define(
         _field(body, "name", str, required=True), _field(body, "description", str) or ""
     )
@@ -342,9 +357,13 @@ def _time_arg(name: str) -> datetime | None:
     if value.tzinfo is None:
         raise ApiError(400, "invalid_request", f"'{name}' must include a time zone (e.g. Z).")
     try:
-        return value.astimezone(UTC)  # years 1 and 9999 can overflow here
-    except OverflowError:
-        raise ApiError(400, "invalid_request", f"'{name}' is out of range.") from None
+        return value.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 pushed past datetime's range by the offset
+        return (
+            datetime.min.replace(tzinfo=UTC)
+            if value.year == 1
+            else datetime.max.replace(tzinfo=UTC)
+        )
 
 
 def _is_uuid(value: str) -> bool:

@@ -19,8 +19,10 @@ def _errors(*statuses: int) -> dict:
         401: "Missing or invalid token",
         403: "Token lacks idp:admin, or the user lacks the admin role",
         404: "Not found",
+        409: "The email or role name is taken",
     }
-    return {str(s): _json(_ref("Error"), text[s]) for s in statuses}
+    # Any request may be refused as invalid (control characters, a malformed value).
+    return {str(s): _json(_ref("Error"), text[s]) for s in sorted({400, *statuses})}
 
 
 def _op(
@@ -53,7 +55,29 @@ def _query(name: str, schema: dict, description: str) -> dict:
 
 
 def _path(name: str) -> dict:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "minLength": 1},
+    }
+
+
+# What views/edge.py refuses in every string: C0 controls but tab, LF and CR; DEL; C1.
+PRINTABLE = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
+
+
+def _printable_strings(node: Any) -> Any:
+    """Add PRINTABLE to every free-form string schema (no format, enum or pattern)."""
+    if isinstance(node, dict):
+        if node.get("type") == "string" and not {"format", "enum", "pattern"} & set(node):
+            node["pattern"] = PRINTABLE
+        for value in node.values():
+            _printable_strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            _printable_strings(value)
+    return node
 
 
 NO_CONTENT = {"204": {"description": "Done"}}
@@ -61,6 +85,13 @@ STRINGS = {"type": "array", "items": {"type": "string"}}
 
 
 def admin_openapi(issuer: str) -> dict[str, Any]:
+    """The document, with every free-form string limited to what the server accepts."""
+    return _printable_strings(_document(issuer))
+
+
+def _document(issuer: str) -> dict[str, Any]:
+    from ..services.audit import EVENT_TYPES
+
     user_ok = {"200": _json(_ref("User"))}
     client_ok = {"200": _json(_ref("Client"))}
     return {
@@ -80,7 +111,11 @@ def admin_openapi(issuer: str) -> dict[str, Any]:
                     "List users",
                     {"200": _json(_ref("UserPage"))},
                     params=[
-                        _query("page", {"type": "integer", "minimum": 1}, "Page number"),
+                        _query(
+                            "page",
+                            {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+                            "Page number",
+                        ),
                         _query(
                             "per_page",
                             {"type": "integer", "minimum": 1, "maximum": 200},
@@ -94,7 +129,7 @@ def admin_openapi(issuer: str) -> dict[str, Any]:
                     "Create a user",
                     {"201": _json(_ref("User"), "Created")},
                     body="NewUser",
-                    errors=(400, 401, 403),
+                    errors=(400, 401, 403, 409),
                 ),
             },
             "/users/{user_id}": {
@@ -171,7 +206,7 @@ def admin_openapi(issuer: str) -> dict[str, Any]:
                     "Define a role",
                     {"201": _json(_ref("Role"), "Created")},
                     body="Role",
-                    errors=(400, 401, 403),
+                    errors=(400, 401, 403, 409),
                 ),
             },
             "/clients": {
@@ -232,7 +267,9 @@ def admin_openapi(issuer: str) -> dict[str, Any]:
                     params=[
                         _query("user", {"type": "string", "format": "uuid"}, "User id"),
                         _query("client", {"type": "string"}, "client_id"),
-                        _query("type", {"type": "string"}, "Event type"),
+                        _query(
+                            "type", {"type": "string", "enum": sorted(EVENT_TYPES)}, "Event type"
+                        ),
                         _query("since", {"type": "string", "format": "date-time"}, "From (incl.)"),
                         _query("until", {"type": "string", "format": "date-time"}, "Until (excl.)"),
                         _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "Max"),
@@ -278,6 +315,7 @@ def admin_openapi(issuer: str) -> dict[str, Any]:
                 },
                 "NewUser": {
                     "type": "object",
+                    "additionalProperties": False,
                     "required": ["email"],
                     "properties": {
                         "email": {"type": "string", "format": "email"},
@@ -299,11 +337,13 @@ def admin_openapi(issuer: str) -> dict[str, Any]:
                 },
                 "RoleList": {
                     "type": "object",
+                    "additionalProperties": False,
                     "required": ["roles"],
                     "properties": {"roles": STRINGS},
                 },
                 "Role": {
                     "type": "object",
+                    "additionalProperties": False,
                     "required": ["name"],
                     "properties": {
                         "name": {"type": "string", "pattern": "^[a-z][a-z0-9_:.-]{0,63}$"},
@@ -324,6 +364,7 @@ def admin_openapi(issuer: str) -> dict[str, Any]:
                 },
                 "ClientMetadata": {
                     "type": "object",
+                    "additionalProperties": False,
                     "properties": {
                         "client_name": {"type": "string"},
                         "redirect_uris": STRINGS,
@@ -342,24 +383,29 @@ def admin_openapi(issuer: str) -> dict[str, Any]:
                         "first_party": {"type": "boolean"},
                         "require_mfa": {"type": "boolean"},
                         "backchannel_logout_uri": {"type": "string", "format": "uri"},
+                        "backchannel_logout_session_required": {"type": "boolean"},
                         "jwks_uri": {"type": "string", "format": "uri"},
                         "jwks": {"type": "object"},
+                        "refresh_retry_window": {"type": "integer", "minimum": 0},
+                        "id_token_signed_response_alg": {"type": "string"},
                     },
                 },
                 "Client": {
-                    "allOf": [
-                        _ref("ClientMetadata"),
-                        {
-                            "type": "object",
-                            "properties": {
-                                "client_id": {"type": "string"},
-                                "client_secret": {
-                                    "type": "string",
-                                    "description": "Only when created or rotated",
-                                },
-                            },
+                    # The registered metadata as stored (RFC 7591 names), plus the id.
+                    "type": "object",
+                    "required": ["client_id"],
+                    "properties": {
+                        "client_id": {"type": "string"},
+                        "client_secret": {
+                            "type": "string",
+                            "description": "Only when created or rotated",
                         },
-                    ]
+                        "client_name": {"type": "string"},
+                        "redirect_uris": STRINGS,
+                        "grant_types": STRINGS,
+                        "token_endpoint_auth_method": {"type": "string"},
+                        "first_party": {"type": "boolean"},
+                    },
                 },
                 "AuditEvent": {
                     "type": "object",

@@ -164,7 +164,7 @@ def test_a_role_change_shows_in_tokens_at_the_next_refresh(app, client, admin, u
 def test_roles_can_be_listed_and_defined_once(admin):
     assert admin("get", "/roles").get_json()["roles"][:3] == ["user", "moderator", "admin"]
     assert admin("post", "/roles", json={"name": "billing"}).status_code == 201
-    assert admin("post", "/roles", json={"name": "billing"}).status_code == 400
+    assert admin("post", "/roles", json={"name": "billing"}).status_code == 409  # taken: conflict
     assert admin("post", "/roles", json={"name": "Not Valid"}).status_code == 400
     assert "billing" in admin("get", "/roles").get_json()["roles"]
 
