@@ -73,6 +73,11 @@ def force_password_reset(user: User, actor: str | None = None) -> None:
 
 def delete_user(user: User, actor: str | None = None) -> None:
     """Erase the user's personal data; audit records stay, pseudonymous (id only)."""
+    # Queued rows of this process first, so they are erased too; rows other workers still
+    # hold (at most IDP_AUDIT_BATCH_SECONDS old) are erased by `idp db purge`. First of all:
+    # the queue writes on its own connection, and once this transaction has written, SQLite
+    # would make that connection wait for the lock ("database is locked").
+    audit.flush_queued()
     signin.end_sessions(user.id, reason="user_deleted")
     families = (
         db.session.execute(
@@ -83,9 +88,6 @@ def delete_user(user: User, actor: str | None = None) -> None:
     )
     for family_id in families:
         tokens.revoke_family(family_id)
-    # Queued rows of this process first, so they are erased too; rows other workers still
-    # hold (at most IDP_AUDIT_BATCH_SECONDS old) are erased by `idp db purge`.
-    audit.flush_queued()
     db.session.execute(
         db.update(AuditEvent)
         .where(AuditEvent.user_id == user.id)

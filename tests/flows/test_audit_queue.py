@@ -15,6 +15,7 @@ import requests
 from sqlalchemy import text
 
 from idp.extensions import db
+from idp.models import AuditEvent
 from idp.models.base import utcnow
 from idp.services import admin, housekeeping, users
 
@@ -182,13 +183,20 @@ def test_purge_erases_rows_another_worker_wrote_after_a_deletion(make_app, user)
     with app.app_context():
         admin.delete_user(users.get_user_by_subject(str(user.id)), actor="test")
         with db.engine.begin() as connection:
+            # As the queue writes it: the table's insert binds the UUID for each dialect.
             connection.execute(
-                text(
-                    "INSERT INTO audit_events (occurred_at, event_type, user_id, client_id, ip,"
-                    " user_agent, details) VALUES (:now, 'refresh_rotated', :user_id, 'rp',"
-                    " '203.0.113.7', 'Late/1.0', '{}')"
-                ),
-                {"now": utcnow(), "user_id": user.id},
+                AuditEvent.__table__.insert(),
+                [
+                    {
+                        "occurred_at": utcnow(),
+                        "event_type": "refresh_rotated",
+                        "user_id": user.id,
+                        "client_id": "rp",
+                        "ip": "203.0.113.7",
+                        "user_agent": "Late/1.0",
+                        "details": {},
+                    }
+                ],
             )
         assert housekeeping.purge()["audit_events_pseudonymised"] == 1
     assert _rotation_rows(app) == [("", "")]
