@@ -43,3 +43,11 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_starting(server):
+    """Refuse a configuration that cannot serve (no signing key, bad URLs) once, in the
+    master, with one line: not a traceback in every worker."""
+    from idp.preflight import refuse_to_start
+
+    refuse_to_start()

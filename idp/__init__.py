@@ -17,7 +17,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment, optionally overridden by `config`."""
     from flask import Flask
 
-    from . import models, observability  # noqa: F401  (models registers the tables)
+    from . import models, observability, preflight  # noqa: F401  (models registers tables)
     from .extensions import csrf, db, migrate
     from .oauth.keys import KeyRing
     from .oauth.server import init_oauth
@@ -43,6 +43,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     )
 
     settings = config if isinstance(config, Config) else load_config(config)
+    preflight.check_urls(settings)
     if settings.log_json and not settings.testing:
         observability.configure_logging(settings.log_level)
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"))
@@ -69,12 +70,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.extensions["idp.keys"] = KeyRing(settings.keys_dir)
     client_cache.init_app(app)
     audit_queue.init_app(app)
-    if settings.production and not app.extensions["idp.keys"].algorithms:
-        from .config import ConfigError
-
-        raise ConfigError(
-            f"no active signing key in {settings.keys_dir}; run 'idp keys generate' first"
-        )
+    preflight.check_signing_key(settings, app.extensions["idp.keys"].algorithms)
     init_oauth(app)
     init_upstream(app)
     for blueprint in (

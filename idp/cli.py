@@ -32,9 +32,13 @@ def with_app(func: Callable) -> Callable:
 
     @wraps(func)
     def wrapper(*args, **kwargs):
+        from sqlalchemy.exc import SQLAlchemyError
+
         from .oauth.keys import KeyError_
+        from .preflight import describe_database_error, describe_store_error
         from .services.clients import ClientError
         from .services.users import AccountError
+        from .store import StoreUnavailable
 
         app = _app()
         with app.app_context():
@@ -42,6 +46,12 @@ def with_app(func: Callable) -> Callable:
                 return func(*args, **kwargs)
             except (ClientError, AccountError, KeyError_, ConfigError) as exc:
                 raise click.ClickException(str(exc)) from exc
+            except SQLAlchemyError as exc:
+                url = app.config["SQLALCHEMY_DATABASE_URI"]
+                raise click.ClickException(describe_database_error(exc, url)) from exc
+            except StoreUnavailable as exc:
+                url = app.config["IDP"].redis_url
+                raise click.ClickException(describe_store_error(exc, url)) from exc
 
     return wrapper
 
@@ -61,12 +71,8 @@ def db() -> None:
 def db_upgrade() -> None:
     """Apply the migrations to DATABASE_URL."""
     from flask_migrate import upgrade
-    from sqlalchemy.exc import SQLAlchemyError
 
-    try:
-        upgrade()
-    except SQLAlchemyError as exc:
-        raise click.ClickException(f"database upgrade failed: {type(exc).__name__}") from exc
+    upgrade()  # a database failure becomes one line in with_app (host, port, reason)
     click.echo("database is up to date")
 
 
