@@ -11,6 +11,13 @@ from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - refused in production
+# Placeholders shipped in docs and deploy/env.example: refused in production.
+PLACEHOLDER_SECRETS = (
+    DEV_SECRET_KEY,
+    "change-me-to-48-random-characters-from-secrets-token-urlsafe",
+    "another-48-random-characters",
+)
+MIN_SECRET_CHARACTERS = 32
 
 ACCESS_TOKEN_TTL_SECONDS = 15 * 60
 ID_TOKEN_TTL_SECONDS = 15 * 60
@@ -135,6 +142,10 @@ class Config:
     admin_require_mfa: bool = False
     metrics_token: str = field(default="", repr=False)  # bearer token required at /metrics
     metrics_allow: str = ""  # comma-separated CIDRs allowed at /metrics, e.g. 10.0.0.0/8
+    # Outbound fetches (jwks_uri, back-channel logout, upstream IdPs) may reach these hosts
+    # and CIDRs even when private; empty: loopback in development, nothing in production.
+    outbound_allow: str = ""
+    client_assertion_max_lifetime: int = 300  # seconds a private_key_jwt assertion may live
     client_cache_seconds: int = 5  # how long a worker reuses a client row; 0: read every time
     audit_batch_seconds: int = 1  # routine audit rows are written in batches; 0: at once
     db_pool_size: int = 5  # connections kept per worker process
@@ -149,6 +160,8 @@ class Config:
     rate_limit_login: str = "30/minute"  # per IP
     rate_limit_login_account: str = "10/minute"  # per email address
     rate_limit_mfa: str = "10/minute"  # per IP
+    rate_limit_mfa_account: str = "10/minute"  # per account, whatever the address
+    mfa_max_failures: int = 5  # wrong codes before a pending sign-in is locked
     rate_limit_register: str = "10/hour"  # per IP
     rate_limit_email: str = "5/hour"  # resend and reset links, per email address
     rate_limit_token: str = "100/second"  # token, revocation, introspection, per IP
@@ -250,10 +263,14 @@ def validate(config: Config) -> None:
     if not config.issuer.startswith(("http://", "https://")):
         raise ConfigError(f"IDP_ISSUER must be an http(s) URL, got {config.issuer!r}")
     if config.production:
-        if not config.secret_key or config.secret_key == DEV_SECRET_KEY:
+        if not config.secret_key or config.secret_key in PLACEHOLDER_SECRETS:
             raise ConfigError("IDP_SECRET_KEY must be set to a random value in production")
-        if len(config.secret_key) < 32:
+        if len(config.secret_key) < MIN_SECRET_CHARACTERS:
             raise ConfigError("IDP_SECRET_KEY must be at least 32 characters in production")
+        if config.totp_key in PLACEHOLDER_SECRETS:
+            raise ConfigError("IDP_TOTP_KEY must be set to a random value in production")
+        if config.totp_key and len(config.totp_key) < MIN_SECRET_CHARACTERS:
+            raise ConfigError("IDP_TOTP_KEY must be at least 32 characters in production")
         if not config.https:
             raise ConfigError("IDP_ISSUER must be an https URL in production")
         if not config.smtp_url:
@@ -265,6 +282,12 @@ def validate(config: Config) -> None:
             "IDP_DYNAMIC_REGISTRATION needs IDP_REGISTRATION_INITIAL_TOKEN "
             "(at least 32 random characters)"
         )
+    from .services.outbound import parse_allow
+
+    try:
+        parse_allow(config.outbound_allow)
+    except ValueError as exc:
+        raise ConfigError(f"IDP_OUTBOUND_ALLOW: {exc}") from None
     if config.smtp_url:
         from .services.mail import MailError, parse_smtp_url
 

@@ -6,16 +6,17 @@ wrong secret, and malformed Basic credentials end as invalid_client instead of a
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 
+import requests
 from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from flask import current_app
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+
+from ..services import outbound
 
 CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 ALL_AUTH_METHODS = [*CONFIDENTIAL_AUTH_METHODS, "none"]
@@ -86,10 +87,12 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         if cached and time.monotonic() - cached[0] < JWKS_URI_CACHE_SECONDS:
             return cached[1]
         try:
-            # The URI was validated at registration (https, or loopback for tests).
-            with urllib.request.urlopen(uri, timeout=JWKS_URI_TIMEOUT_SECONDS) as response:  # noqa: S310
-                document = json.loads(response.read(256 * 1024))
-        except (OSError, ValueError) as exc:
+            with outbound.session() as http:
+                response = http.get(uri, timeout=JWKS_URI_TIMEOUT_SECONDS)
+            if response.status_code != 200:
+                raise ValueError(f"HTTP {response.status_code}")
+            document = response.json()
+        except (requests.RequestException, OSError, ValueError) as exc:
             raise InvalidClientError(description="The client's jwks_uri cannot be read.") from exc
         keys = _import_keys(document)
         self._jwks_uri_cache[uri] = (time.monotonic(), keys)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from authlib.integrations.flask_client import OAuth
+from authlib.integrations.flask_client import FlaskOAuth2App, OAuth
+from authlib.integrations.requests_client import OAuth2Session
 from flask import Flask, current_app
 
 from ..config import ProviderConfig
+from ..services import outbound
 
 HTTP_TIMEOUT_SECONDS = 10
 
@@ -34,9 +36,27 @@ class UpstreamError(Exception):
     """The upstream answered something we cannot use; the message is safe to show."""
 
 
+def _checked_registry(app: Flask) -> OAuth:
+    """Authlib's Flask registry whose HTTP sessions are the outbound client (SSRF rules)."""
+    policy = app.extensions["idp.outbound"]
+
+    class CheckedSession(outbound.CheckedSessionMixin, OAuth2Session):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self._use_policy(policy)
+
+    class CheckedApp(FlaskOAuth2App):
+        client_cls = CheckedSession
+
+    class CheckedOAuth(OAuth):
+        oauth2_client_cls = CheckedApp
+
+    return CheckedOAuth(app)
+
+
 def init_upstream(app: Flask) -> None:
     """Register every configured provider with a per-app Authlib OAuth registry."""
-    registry = OAuth(app)
+    registry = _checked_registry(app)
     for item in app.config["IDP"].providers:
         client_kwargs = {
             "scope": item.scopes,

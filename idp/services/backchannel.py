@@ -9,18 +9,16 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from concurrent.futures import Future, ThreadPoolExecutor
 
+import requests
 from flask import Flask, current_app
 from joserfc import jwt
 
 from .. import clock
 from ..extensions import db
 from ..models import AuthorizationCode, BrowserSession, Client, RefreshToken
-from . import audit
+from . import audit, outbound
 
 log = logging.getLogger("idp.security")
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -79,26 +77,26 @@ def notify(session: BrowserSession) -> None:
 
 
 def _deliver(app: Flask, client_id: str, uri: str, token: str, user_id) -> None:
-    body = urllib.parse.urlencode({"logout_token": token}).encode()
     attempts = 0
     outcome = "no answer"
-    for delay in (*RETRY_DELAYS_SECONDS, None):
-        attempts += 1
-        request = urllib.request.Request(  # noqa: S310 - a registered http(s) URI
-            uri, data=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_SECONDS) as response:  # noqa: S310
-                if response.status in (200, 204):
+    with outbound.session(app) as http:
+        for delay in (*RETRY_DELAYS_SECONDS, None):
+            attempts += 1
+            try:
+                response = http.post(
+                    uri, data={"logout_token": token}, timeout=REQUEST_TIMEOUT_SECONDS
+                )
+                if response.status_code in (200, 204):
                     _record(app, "backchannel_logout_delivered", client_id, user_id, attempts)
                     return
-                outcome = f"HTTP {response.status}"
-        except urllib.error.HTTPError as exc:
-            outcome = f"HTTP {exc.code}"
-        except (OSError, ValueError) as exc:
-            outcome = type(exc).__name__
-        if delay is not None:
-            time.sleep(delay)
+                outcome = f"HTTP {response.status_code}"
+            except outbound.OutboundRefused as exc:
+                outcome = f"refused: {exc}"
+                break  # the rules will not change between attempts
+            except (requests.RequestException, OSError, ValueError) as exc:
+                outcome = type(exc).__name__
+            if delay is not None:
+                time.sleep(delay)
     _record(app, "backchannel_logout_failed", client_id, user_id, attempts, outcome)
 
 

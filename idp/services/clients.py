@@ -13,7 +13,7 @@ from joserfc.jwk import KeySet
 
 from ..extensions import db
 from ..models import AuthorizationCode, Client, Consent, RefreshToken, hash_client_secret
-from . import blocklist, client_cache, tokens
+from . import blocklist, client_cache, outbound, tokens
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 TOKEN_EXCHANGE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"  # RFC 8693
@@ -121,6 +121,7 @@ def build_metadata(
         validate_redirect_uri(backchannel_logout_uri, "backchannel_logout_uri")
         if urlsplit(backchannel_logout_uri).scheme not in ("http", "https"):
             raise ClientError("backchannel_logout_uri must be an http(s) URL")
+        _check_fetchable(backchannel_logout_uri, "backchannel_logout_uri")
         metadata["backchannel_logout_uri"] = backchannel_logout_uri
         metadata["backchannel_logout_session_required"] = backchannel_logout_session_required
     if id_token_signed_response_alg:
@@ -217,6 +218,15 @@ def rotate_secret(client: Client) -> str:
     return secret
 
 
+def _check_fetchable(url: str, field: str) -> None:
+    """idp fetches this URL: refuse what the outbound rules would refuse (a host name is
+    checked again, resolved, at every fetch)."""
+    try:
+        current_app.extensions["idp.outbound"].check_url(url)
+    except outbound.OutboundRefused as exc:
+        raise ClientError(f"{field} is not a URL idp may fetch: {exc}") from None
+
+
 def _validate_client_keys(jwks: dict | None, jwks_uri: str | None) -> dict[str, Any]:
     """private_key_jwt clients register public keys, inline or by https URI."""
     if bool(jwks) == bool(jwks_uri):
@@ -226,6 +236,7 @@ def _validate_client_keys(jwks: dict | None, jwks_uri: str | None) -> dict[str, 
         loopback = parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
         if not (parts.scheme == "https" or loopback) or not parts.netloc:
             raise ClientError(f"jwks_uri must be an https URL: {jwks_uri!r}")
+        _check_fetchable(jwks_uri, "jwks_uri")
         return {"jwks_uri": jwks_uri}
     try:
         keys = KeySet.import_key_set(jwks)
