@@ -22,6 +22,7 @@ class Store(Protocol):
     def take(self, key: str) -> str | None: ...
     def add(self, key: str, value: str, ttl_seconds: int) -> bool: ...
     def delete(self, key: str) -> None: ...
+    def incr(self, key: str, ttl_seconds: int) -> int: ...
     def ping(self) -> None: ...
 
 
@@ -69,6 +70,17 @@ class MemoryStore:
         with self._lock:
             self._items.pop(key, None)
 
+    def incr(self, key: str, ttl_seconds: int) -> int:
+        """Add one atomically; the TTL starts with the first increment (a fixed window)."""
+        with self._lock:
+            item = self._items.get(key)
+            if item is None or item[1] <= clock.now():
+                self._items[key] = ("1", clock.now() + ttl_seconds)
+                return 1
+            count = int(item[0]) + 1
+            self._items[key] = (str(count), item[1])
+            return count
+
     def ping(self) -> None:
         return None
 
@@ -113,6 +125,20 @@ class RedisStore:
 
     def delete(self, key: str) -> None:
         self._call("delete", self._k(key))
+
+    def incr(self, key: str, ttl_seconds: int) -> int:
+        """INCR and EXPIRE NX in one transaction: atomic across workers, never without TTL."""
+
+        def run():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.incr(self._k(key))
+            pipe.expire(self._k(key), ttl_seconds, nx=True)
+            return pipe.execute()[0]
+
+        try:
+            return int(run())
+        except self._errors as exc:
+            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
 
     def ping(self) -> None:
         self._call("ping")

@@ -102,6 +102,7 @@ def settings(database_url, redis_url, keys_dir):
         "rate_limit_login": "1000/minute",
         "rate_limit_login_account": "1000/minute",
         "rate_limit_mfa": "1000/minute",
+        "rate_limit_mfa_account": "1000/minute",
         "rate_limit_register": "1000/minute",
         "rate_limit_email": "1000/minute",
         "rate_limit_token": "1000/second",

@@ -42,6 +42,7 @@ EVENT_TYPES = (
     "password_reset_forced",
     "mfa_enabled",
     "mfa_disabled",
+    "mfa_failure",
     "recovery_code_used",
     "recovery_codes_regenerated",
     "identity_linked",

@@ -23,6 +23,8 @@ PENDING_KEY = "mfa-enroll:"
 RECOVERY_CODE_COUNT = 10
 ACR_PASSWORD = "urn:idp:acr:pwd"
 ACR_MFA = "urn:idp:acr:mfa"
+PENDING_FAILURES_KEY = "mfa-fail:"
+PENDING_FAILURES_TTL_SECONDS = 10 * 60  # outlives the pending sign-in (5 minutes)
 
 
 def _key() -> str:
@@ -140,6 +142,25 @@ def check_code(user: User, code: str) -> str | None:
         return "recovery"
     db.session.rollback()
     return None
+
+
+def pending_locked(pending_id: str | None) -> bool:
+    """Whether this pending sign-in used up its wrong codes (then no code is checked)."""
+    if not pending_id:
+        return False
+    raw = current_app.extensions["idp.store"].get(PENDING_FAILURES_KEY + pending_id)
+    return int(raw or 0) >= current_app.config["IDP"].mfa_max_failures
+
+
+def record_pending_failure(pending_id: str | None, user: User) -> None:
+    """Count a wrong code against the pending sign-in, server-side: the pending state sits
+    in a cookie an attacker can replay from any address, its counter cannot."""
+    audit.record("mfa_failure", user_id=user.id)
+    db.session.commit()
+    if pending_id:
+        current_app.extensions["idp.store"].incr(
+            PENDING_FAILURES_KEY + pending_id, PENDING_FAILURES_TTL_SECONDS
+        )
 
 
 def amr_after(method: str, first: list[str] | None = None) -> list[str]:

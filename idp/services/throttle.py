@@ -11,7 +11,6 @@ device the owner already used: there the owner has a counter of their own.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 
 from flask import current_app
@@ -40,28 +39,30 @@ def _key(email: str, device: str | None) -> str:
     return KEY_PREFIX + email_digest(email) + suffix
 
 
-def _state(email: str, device: str | None) -> dict:
-    raw = current_app.extensions["idp.store"].get(_key(email, device))
-    return json.loads(raw) if raw else {"failures": 0, "last": 0.0}
+def failures(email: str, device: str | None) -> int:
+    """Consecutive failed sign-ins counted for this email (on this device)."""
+    raw = current_app.extensions["idp.store"].get(_key(email, device) + ":n")
+    return int(raw) if raw else 0
 
 
 def retry_after(email: str, device: str | None) -> int:
     """Whole seconds before the next attempt for this email may be checked (0: now)."""
-    state = _state(email, device)
-    wait = state["last"] + delay_after(state["failures"]) - clock.now()
+    store = current_app.extensions["idp.store"]
+    last = float(store.get(_key(email, device) + ":at") or 0.0)
+    wait = last + delay_after(failures(email, device)) - clock.now()
     return max(0, math.ceil(wait))
 
 
 def record_failure(email: str, device: str | None) -> None:
-    state = _state(email, device)
-    state = {"failures": state["failures"] + 1, "last": clock.now()}
-    current_app.extensions["idp.store"].put(
-        _key(email, device), json.dumps(state), STATE_TTL_SECONDS
-    )
+    """Count the failure atomically: concurrent attempts each add one (none is lost)."""
+    store = current_app.extensions["idp.store"]
+    key = _key(email, device)
+    store.incr(key + ":n", STATE_TTL_SECONDS)
+    store.put(key + ":at", repr(clock.now()), STATE_TTL_SECONDS)
 
 
 def reset(email: str, device: str | None) -> None:
     store = current_app.extensions["idp.store"]
-    store.delete(_key(email, device))
-    if device:
-        store.delete(_key(email, None))
+    for key in {_key(email, device), _key(email, None)} if device else {_key(email, None)}:
+        store.delete(key + ":n")
+        store.delete(key + ":at")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from flask import (
     Blueprint,
     current_app,
@@ -74,6 +76,7 @@ def second_step_or_sign_in(user: User, amr: list[str], ix, upstream: str | None 
     """Users with TOTP give a code next; everyone else is signed in now."""
     if user.mfa_enabled:
         session["mfa_pending"] = {
+            "id": secrets.token_urlsafe(16),  # names its wrong-code counter (services/mfa)
             "user": str(user.id),
             "ix": ix.id if ix else None,
             "at": clock.now(),

@@ -18,6 +18,7 @@ from .errors import error_page
 
 bp = Blueprint("mfa", __name__)
 WRONG_CODE = "That code is not right. Enter the current code from your app, or a recovery code."
+TOO_MANY_WRONG_CODES = "Too many wrong codes. Sign in again with your password."
 
 
 def _page(template: str, status: int = 200, **values):
@@ -47,8 +48,13 @@ def verify():
         return redirect(url_for("auth.login", ix=ix.id if ix else None), 303)
     if request.method == "GET":
         return _page("auth/mfa.html", ix=ix)
+    pending_id = pending.get("id") if pending is not None else None
+    if mfa.pending_locked(pending_id):
+        session.pop("mfa_pending", None)
+        return error_page(TOO_MANY_WRONG_CODES, 429)
     method = mfa.check_code(user, request.form.get("code", "")[:64])
     if method is None:
+        mfa.record_pending_failure(pending_id, user)
         return _page("auth/mfa.html", 401, ix=ix, error=WRONG_CODE)
     session.pop("mfa_pending", None)
     return complete_sign_in(user, mfa.amr_after(method, first), ix, upstream)

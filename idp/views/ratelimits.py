@@ -10,17 +10,28 @@ from __future__ import annotations
 import math
 import time
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, request, session
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
 from ..observability import count_rate_limited
 from ..services.throttle import email_digest
+from . import context
 from .errors import error_page, wants_json
 
 
 def _email_key() -> str:
     return "email:" + email_digest(request.form.get("email", "")[:320])
+
+
+def _mfa_account_key() -> str:
+    """The account a second-factor attempt is for: the pending sign-in's user, else the
+    signed-in user stepping up; a bare request falls back to its address."""
+    pending = session.get("mfa_pending")
+    if isinstance(pending, dict) and pending.get("user"):
+        return "mfa-user:" + str(pending["user"])
+    user = context.current_user()
+    return "mfa-user:" + str(user.id) if user is not None else get_remote_address()
 
 
 class ViewLimiter(Limiter):
@@ -68,6 +79,9 @@ def init_app(app: Flask) -> Limiter:
         if endpoint in per_email:
             view = limiter.limit(per_email[endpoint], key_func=_email_key, **post)(view)
         app.view_functions[endpoint] = view
+    app.view_functions["mfa.verify"] = limiter.limit(
+        config.rate_limit_mfa_account, key_func=_mfa_account_key, **post
+    )(app.view_functions["mfa.verify"])
 
     @app.errorhandler(RateLimitExceeded)
     def too_many(exc: RateLimitExceeded):

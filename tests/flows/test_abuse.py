@@ -66,3 +66,27 @@ def test_a_device_the_owner_used_before_is_not_slowed_by_strangers(app):
         stranger.sign_in(USER_EMAIL, "guess")
     assert stranger.sign_in(USER_EMAIL, USER_PASSWORD).status_code == 429
     assert owner.sign_in(USER_EMAIL, USER_PASSWORD).status_code == 303
+
+
+def test_concurrent_failures_are_all_counted(app):
+    """The per-email delay counts with atomic increments: no failure is lost to a race."""
+    import threading
+
+    from idp.services import throttle
+
+    barrier = threading.Barrier(8)
+
+    def fail_five():
+        with app.app_context():
+            barrier.wait()
+            for _ in range(5):
+                throttle.record_failure("target@example.com", None)
+
+    threads = [threading.Thread(target=fail_five) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with app.app_context():
+        assert throttle.failures("target@example.com", None) == 40
+        assert throttle.retry_after("target@example.com", None) == throttle.MAX_DELAY_SECONDS

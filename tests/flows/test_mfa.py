@@ -227,3 +227,64 @@ def test_operators_can_enroll_totp_from_the_cli(app, settings):
         main, ["users", "totp-enroll", "nobody@example.com"], input=secret + "\n", env=env
     )
     assert missing.exit_code != 0
+
+
+def test_wrong_codes_from_many_addresses_lock_the_pending_sign_in(app):
+    """30 wrong codes from three addresses on one pending sign-in: the right code then fails."""
+    _, secret, _ = signed_in_with_mfa(app)
+    browser, page = password_step(app)
+    html = page.get_data(as_text=True)
+    form = {"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)}
+    state = browser.client.get_cookie("idp_state").value  # replayed: the pending sign-in
+    for attempt in range(30):
+        address = f"127.0.0.{attempt % 3 + 2}"
+        browser.client.set_cookie("idp_state", state)
+        wrong = browser.client.post(
+            "/login/mfa",
+            data={**form, "code": "000000"},
+            environ_base={"REMOTE_ADDR": address},
+        )
+        assert wrong.status_code in (401, 429)
+    browser.client.set_cookie("idp_state", state)
+    right = browser.client.post(
+        "/login/mfa",
+        data={**form, "code": code_for(secret)},
+        environ_base={"REMOTE_ADDR": "127.0.0.9"},
+    )
+    assert right.status_code == 429
+    assert "not signed in" in browser.get("/").get_data(as_text=True)
+
+
+def test_the_pending_sign_in_locks_after_five_wrong_codes(app):
+    _, secret, _ = signed_in_with_mfa(app)
+    browser, page = password_step(app)
+    for _ in range(5):
+        assert browser.submit(page, "/login/mfa", {"code": "000000"}).status_code == 401
+    locked = browser.submit(page, "/login/mfa", {"code": code_for(secret)})
+    assert locked.status_code == 429
+    assert "Sign in again" in locked.get_data(as_text=True)
+    assert "not signed in" in browser.get("/").get_data(as_text=True)
+    fresh, page = password_step(app)  # the password step starts a new pending sign-in
+    assert fresh.submit(page, "/login/mfa", {"code": code_for(secret)}).status_code == 303
+
+
+def test_second_factor_attempts_are_limited_per_account_across_sign_ins(make_app):
+    app = make_app(rate_limit_mfa_account="8/minute")
+    _, secret, _ = signed_in_with_mfa(app)
+    statuses = []
+    for attempt in range(3):  # three pending sign-ins, each from its own address
+        browser, page = password_step(app)
+        for _ in range(3):
+            response = browser.client.post(
+                "/login/mfa",
+                data={"csrf_token": _csrf(page), "code": "000000"},
+                environ_base={"REMOTE_ADDR": f"127.0.1.{attempt + 2}"},
+            )
+            statuses.append(response.status_code)
+    assert statuses.count(429) >= 1
+    browser, page = password_step(app)
+    assert browser.submit(page, "/login/mfa", {"code": code_for(secret)}).status_code == 429
+
+
+def _csrf(page) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
