@@ -59,3 +59,18 @@ def consume(item: AccountToken) -> bool:
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
+
+
+def revoke_outstanding(user: User, purpose: str) -> None:
+    """Mark every unused link of this purpose used: after a reset or a password change,
+    older reset links must not set the password again. Not committed."""
+    db.session.execute(
+        db.update(AccountToken)
+        .where(
+            AccountToken.user_id == user.id,
+            AccountToken.purpose == purpose,
+            AccountToken.used_at.is_(None),
+        )
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )

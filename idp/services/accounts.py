@@ -13,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from flask import current_app
 
 from ..extensions import db
-from ..models import AuthorizationCode, RefreshToken, User
+from ..models import AuthorizationCode, BrowserSession, RefreshToken, User
 from ..models.base import utcnow
 from . import account_tokens, audit, blocklist, mail, signin, tokens, users
 from .passwords import check_password
@@ -140,23 +140,32 @@ def reset_password(token: str, new_password: str) -> User | None:
     return user
 
 
-def change_password(user: User, current: str, new_password: str) -> None:
-    """Change a signed-in user's password; raise AccountError when it cannot be done."""
+def change_password(
+    user: User, current: str, new_password: str, keep: BrowserSession | None = None
+) -> None:
+    """Change a signed-in user's password and end everything signed in with the old one
+    but the session `keep` (the browser that changed it); raise AccountError when it
+    cannot be done."""
     if users.authenticate(user.email, current) is None:
         raise users.AccountError("The current password is not correct.")
     reason = check_password(new_password, user.email)
     if reason:
         raise users.AccountError(reason)
     user.password_hash = users.password_hasher.hash(new_password)
+    sign_out_everywhere(user, keep=keep, reason="password_changed")
     audit.record("password_changed", user_id=user.id)
     db.session.commit()
     deliver_later(user.email, "Your password was changed", "password_changed", name=user.name)
 
 
-def sign_out_everywhere(user: User) -> None:
-    """End every browser session (apps are told) and every refresh family of the user,
-    offline ones too; access tokens issued before now stop working. The caller commits."""
-    signin.end_sessions(user.id, reason="password_reset")
+def sign_out_everywhere(
+    user: User, keep: BrowserSession | None = None, reason: str = "password_reset"
+) -> None:
+    """End every browser session but `keep` (apps are told) and every refresh family of
+    the user, offline ones too; access tokens issued before now stop working. The caller
+    commits."""
+    signin.end_sessions(user.id, keep=keep, reason=reason)
+    account_tokens.revoke_outstanding(user, account_tokens.RESET_PASSWORD)
     now = utcnow()
     user.tokens_valid_after = now
     families = (

@@ -209,7 +209,10 @@ def change_password():
         return _page("account/password.html")
     try:
         accounts.change_password(
-            user, request.form.get("current_password", ""), request.form.get("password", "")
+            user,
+            request.form.get("current_password", ""),
+            request.form.get("password", ""),
+            keep=context.current_session(),
         )
     except users.AccountError as exc:
         return _page("account/password.html", 400, error=str(exc))

@@ -215,6 +215,45 @@ def test_change_password_requires_the_current_one(mail_app, mailbox):
     assert browser.sign_in(USER_EMAIL, "a brand new passphrase").status_code == 303
 
 
+def test_change_password_ends_the_other_sessions_and_tokens_and_mails_a_notice(mail_app, mailbox):
+    make_user(mail_app, USER_EMAIL, USER_PASSWORD)
+    rp = make_client(mail_app, "Notes", [REDIRECT_URI])
+    other_device = Browser(mail_app.test_client())
+    tokens = login_tokens(other_device, other_device.client, rp)
+    clock.advance(2)  # iat has one-second resolution
+    here = Browser(mail_app.test_client())
+    here.sign_in(USER_EMAIL, USER_PASSWORD)
+    page = here.get("/account/password")
+    changed = here.submit(
+        page,
+        "/account/password",
+        {"current_password": USER_PASSWORD, "password": "a brand new passphrase"},
+    )
+    assert changed.status_code == 303
+    assert mailbox.wait_for(1)["Subject"] == "Your password was changed"
+
+    assert "not signed in" in other_device.get("/").get_data(as_text=True)
+    assert refresh(other_device.client, rp, tokens["refresh_token"]).status_code == 400
+    assert introspect(other_device.client, rp, tokens["access_token"]) == {"active": False}
+    userinfo = other_device.client.get(
+        "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
+    assert userinfo.status_code == 401
+    assert here.get("/account").status_code == 200  # the browser that changed it stays
+
+
+def test_a_reset_ends_the_other_outstanding_reset_links(mail_app, mailbox):
+    make_user(mail_app, USER_EMAIL, USER_PASSWORD)
+    browser = Browser(mail_app.test_client())
+    forgot(browser, USER_EMAIL)
+    first = mailbox.link(mailbox.wait_for(1))
+    forgot(browser, USER_EMAIL)
+    second = mailbox.link(mailbox.wait_for(2))
+    assert reset(browser, second, "a brand new passphrase").status_code == 200
+    assert reset(browser, first, "the attacker's passphrase").status_code == 400
+    assert browser.sign_in(USER_EMAIL, "a brand new passphrase").status_code == 303
+
+
 def test_sign_in_can_require_a_verified_email(make_app, mailbox):
     app = make_app(require_verified_email=True, smtp_url=f"smtp://127.0.0.1:{mailbox.port}")
     browser = Browser(app.test_client())
