@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
@@ -11,7 +12,7 @@ from flask import request as flask_request
 from ..models import RefreshToken
 from ..services import signin, tokens, users
 from .client_auth import ALL_AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
-from .validators import ACCEPTED_ALGS, AccessToken, read_access_token
+from .validators import ACCEPTED_ALGS, AccessToken, read_access_token, read_id_token_hint
 
 
 def find_token(token_string: str, token_type_hint: str | None):
@@ -97,6 +98,16 @@ class EndSessionEndpoint(_EndSessionEndpoint):
     def get_algorithms(self) -> list[str]:
         return list(ACCEPTED_ALGS)
 
+    def _validate_id_token_hint(self, id_token_hint: str) -> dict:
+        """Only an ID token idp issued (expired allowed, §2) for a client that exists:
+        `typ` and claims tell it from access tokens (at+jwt) and logout tokens."""
+        claims = read_id_token_hint(id_token_hint)
+        if "events" in claims or "scope" in claims or "client_id" in claims:
+            raise InvalidRequestError("'id_token_hint' is not an ID token from this server.")
+        if not claims.get("sub") or self.resolve_client_from_id_token_claims(claims) is None:
+            raise InvalidRequestError("'id_token_hint' does not name a client of this server.")
+        return claims
+
     def resolve_client_from_id_token_claims(self, id_token_claims: dict):
         # Our ID tokens name one audience, as a one-item list.
         aud = id_token_claims.get("aud")
@@ -113,6 +124,8 @@ class EndSessionEndpoint(_EndSessionEndpoint):
         if browser_session is not None:
             signin.end_session(browser_session, reason="rp_initiated_logout")
         claims = end_session_request.id_token_claims or {}
+        if browser_session is not None and str(browser_session.user_id) != claims.get("sub"):
+            return  # another user's hint ends this browser's session only, never theirs
         hinted = signin.find_live_session(claims.get("sid"), claims.get("sub"))
         if hinted is not None:
             signin.end_session(hinted, reason="rp_initiated_logout")

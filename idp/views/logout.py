@@ -10,7 +10,14 @@ from . import context
 from .errors import error_page
 
 bp = Blueprint("logout", __name__)
-PASSED_ON = ("client_id", "post_logout_redirect_uri", "state", "ui_locales", "logout_hint")
+PASSED_ON = (
+    "id_token_hint",
+    "client_id",
+    "post_logout_redirect_uri",
+    "state",
+    "ui_locales",
+    "logout_hint",
+)
 
 
 def _server():
@@ -28,7 +35,7 @@ def end_session():
             400,
             error_code=error.error,
         )
-    if end_request.needs_confirmation:
+    if needs_confirmation(end_request):
         fields = {name: request.values[name] for name in PASSED_ON if request.values.get(name)}
         client = end_request.client
         body = render_template(
@@ -38,6 +45,15 @@ def end_session():
         )
         return body, 200, {"Cache-Control": "no-store"}
     return _finish(end_request)
+
+
+def needs_confirmation(end_request) -> bool:
+    """Ask first without a valid hint (§6), and when the hint names another user than the
+    one signed in here: a link carrying someone's ID token must not sign this user out."""
+    if end_request.needs_confirmation:
+        return True
+    user = context.current_user()
+    return user is not None and str(user.id) != end_request.id_token_claims.get("sub")
 
 
 @bp.post("/session/end/confirm")

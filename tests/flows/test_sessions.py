@@ -240,6 +240,79 @@ def test_unregistered_post_logout_redirect_uri_is_not_followed(browser, client, 
     assert "You are signed out" in response.get_data(as_text=True)
 
 
+def _signed_by_idp(app, header: dict, claims: dict) -> str:
+    with app.app_context():
+        keys = app.extensions["idp.keys"].signing_keyset("RS256")
+        return jwt.encode({"alg": "RS256", **header}, claims, keys)
+
+
+def test_logout_accepts_only_id_tokens_as_hint(app, browser, client, two_apps):
+    notes, _ = two_apps
+    tokens = login_tokens(browser, client, notes, scope="openid")
+    id_claims = jwt.decode(
+        tokens["id_token"], KeySet.import_key_set(client.get("/jwks.json").get_json())
+    ).claims
+    logout_token = _signed_by_idp(
+        app,
+        {"typ": "logout+jwt"},
+        {**id_claims, "events": {backchannel.EVENT: {}}},
+    )
+    untyped_logout_token = _signed_by_idp(app, {}, {**id_claims, "events": {backchannel.EVENT: {}}})
+    for hint in (tokens["access_token"], logout_token, untyped_logout_token):
+        refused = browser.get(
+            _end_session_url(id_token_hint=hint, post_logout_redirect_uri=AFTER_LOGOUT)
+        )
+        assert refused.status_code == 400
+        assert "Location" not in refused.headers
+    assert "signed in as" in browser.get("/").get_data(as_text=True)
+
+
+def test_logout_hint_must_be_for_the_named_client(browser, client, two_apps):
+    notes, calendar = two_apps
+    tokens = login_tokens(browser, client, notes, scope="openid")
+    refused = browser.get(
+        _end_session_url(id_token_hint=tokens["id_token"], client_id=calendar.client_id)
+    )
+    assert refused.status_code == 400
+    assert "signed in as" in browser.get("/").get_data(as_text=True)
+
+
+def test_another_users_hint_asks_before_signing_out(app, browser, client, two_apps):
+    notes, _ = two_apps
+    make_user(app, "mallory@example.com", "mallory's own passphrase")
+    attacker = Browser(app.test_client())
+    request = AuthorizationRequest(notes.client_id, REDIRECT_URI, scope="openid")
+    answer = query(
+        attacker.authorize(request, "mallory@example.com", "mallory's own passphrase").headers[
+            "Location"
+        ]
+    )
+    attacker_tokens = client.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": answer["code"],
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": request.verifier,
+        },
+        auth=(notes.client_id, notes.plain_secret),
+    ).get_json()
+
+    browser.sign_in(USER_EMAIL, USER_PASSWORD)  # the victim
+    link = _end_session_url(
+        id_token_hint=attacker_tokens["id_token"], post_logout_redirect_uri=AFTER_LOGOUT
+    )
+    page = browser.get(link)
+    assert page.status_code == 200
+    assert "Sign out?" in page.get_data(as_text=True)
+    assert "signed in as" in browser.get("/").get_data(as_text=True)
+
+    done = browser.submit(page, "/session/end/confirm", {"decision": "logout"})
+    assert done.headers["Location"] == AFTER_LOGOUT
+    assert "not signed in" in browser.get("/").get_data(as_text=True)
+    assert "signed in as" in attacker.get("/").get_data(as_text=True)  # not theirs to end
+
+
 class Receiver:
     """A relying party's back-channel logout endpoint on loopback; fails the first N posts."""
 
