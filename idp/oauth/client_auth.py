@@ -16,13 +16,13 @@ from flask import current_app
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from .. import clock
 from ..services import outbound
 
 CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 ALL_AUTH_METHODS = [*CONFIDENTIAL_AUTH_METHODS, "none"]
 JWKS_URI_CACHE_SECONDS = 300
 JWKS_URI_TIMEOUT_SECONDS = 5
-ASSERTION_MAX_AGE_SECONDS = 600
 
 
 def client_secret_basic(query_client, request):
@@ -69,12 +69,27 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         issuer = current_app.config["IDP"].issuer
         return [issuer, f"{issuer}/token"]
 
+    def verify_claims(self, claims) -> None:
+        """Refuse assertions that live long (IDP_CLIENT_ASSERTION_MAX_LIFETIME after `iat`
+        and after now): a `jti` is remembered only until `exp`, so a long-lived assertion
+        would outlast the memory of it."""
+        limit = current_app.config["IDP"].client_assertion_max_lifetime
+        exp, iat = claims.get("exp"), claims.get("iat")
+        if not isinstance(exp, int) or isinstance(exp, bool):
+            raise InvalidClientError(description="The assertion needs a numeric 'exp'.")
+        if exp > clock.now() + limit + self.leeway or (isinstance(iat, int) and exp - iat > limit):
+            raise InvalidClientError(
+                description=f"The assertion may be valid for at most {limit} seconds."
+            )
+        super().verify_claims(claims)
+
     def validate_jti(self, claims, jti) -> bool:
-        """A `jti` is accepted once per client while its assertion could still be valid."""
+        """A `jti` is accepted once per client, remembered until its assertion expires."""
         if not isinstance(jti, str) or len(jti) > 256:
             return False
         store = current_app.extensions["idp.store"]
-        return store.add(f"jti:{claims['sub']}:{jti}", "1", ASSERTION_MAX_AGE_SECONDS)
+        ttl = max(1, int(claims["exp"] - clock.now()) + self.leeway)
+        return store.add(f"jti:{claims['sub']}:{jti}", "1", ttl)
 
     def resolve_client_public_key(self, client) -> KeySet:
         metadata = client.client_metadata

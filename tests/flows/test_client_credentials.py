@@ -132,3 +132,28 @@ def test_private_key_jwt_refuses_a_wrong_key_a_replayed_jti_and_a_wrong_audience
     assert _token_with(client, registered, elsewhere).get_json()["error"] == "invalid_client"
     expired = _assertion(key, registered.client_id, exp_in=-120)
     assert _token_with(client, registered, expired).get_json()["error"] == "invalid_client"
+
+
+def test_private_key_jwt_refuses_assertions_that_live_too_long(app, client):
+    key = RSAKey.generate_key(2048, parameters={"kid": "signer-1"}, private=True)
+    registered = _private_key_client(app, key)
+    year = _assertion(key, registered.client_id, exp_in=365 * 24 * 3600)
+    assert _token_with(client, registered, year).get_json()["error"] == "invalid_client"
+    six_minutes = _assertion(key, registered.client_id, exp_in=360)
+    assert _token_with(client, registered, six_minutes).get_json()["error"] == "invalid_client"
+    five_minutes = _assertion(key, registered.client_id, exp_in=300)
+    assert _token_with(client, registered, five_minutes).status_code == 200
+
+
+def test_private_key_jwt_jti_is_remembered_until_the_assertion_expires(make_app):
+    from idp import clock
+
+    app = make_app(client_assertion_max_lifetime=3600)
+    client = app.test_client()
+    key = RSAKey.generate_key(2048, parameters={"kid": "signer-1"}, private=True)
+    registered = _private_key_client(app, key)
+    assertion = _assertion(key, registered.client_id, exp_in=1800)
+    assert _token_with(client, registered, assertion).status_code == 200
+    clock.advance(900)  # well past the old fixed 600-second memory
+    replayed = _token_with(client, registered, assertion)
+    assert replayed.get_json()["error"] == "invalid_client"
