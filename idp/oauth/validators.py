@@ -124,3 +124,14 @@ def read_id_token_hint(token_string: str) -> dict:
         # Access tokens (at+jwt) and logout tokens (logout+jwt) are not ID tokens.
         raise InvalidRequestError("'id_token_hint' is not an ID token from this server.")
     return dict(claims)
+
+
+def refuse_request_objects(params) -> None:
+    """OIDC Core §6: request objects are not supported, so say so rather than silently
+    ignore parameters the client put only in them (discovery says the same)."""
+    from authlib.oidc.core.errors import RequestNotSupportedError, RequestURINotSupportedError
+
+    if params.get("request") is not None:
+        raise RequestNotSupportedError("Request objects ('request') are not supported.")
+    if params.get("request_uri") is not None:
+        raise RequestURINotSupportedError("'request_uri' is not supported.")

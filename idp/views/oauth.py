@@ -10,7 +10,7 @@ from flask import Blueprint, abort, current_app, redirect, request, url_for
 
 from ..extensions import csrf
 from ..oauth.responses import authorization_response
-from ..oauth.validators import read_id_token_hint
+from ..oauth.validators import read_id_token_hint, refuse_request_objects
 from ..services import interaction
 from ..services.interaction import Interaction
 from . import context
@@ -58,6 +58,7 @@ def _authorize(params: Mapping[str, str] | None, ix: Interaction | None):
         return _malformed_request()
     data = grant.request.payload.data
     try:
+        refuse_request_objects(data)  # the client and redirect URI are validated by now
         if ix is not None and ix.extra.get("denied"):
             interaction.finish(ix)
             raise AccessDeniedError(redirect_uri=grant.redirect_uri)

@@ -20,6 +20,8 @@ def test_openid_configuration_is_valid_and_points_at_working_endpoints(client):
     assert document["response_types_supported"] == ["code"]
     assert document["code_challenge_methods_supported"] == ["S256"]
     assert document["authorization_response_iss_parameter_supported"] is True
+    assert document["request_parameter_supported"] is False
+    assert document["request_uri_parameter_supported"] is False
     for name in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri"):
         path = document[name].removeprefix(TEST_ISSUER)
         assert client.options(path).status_code == 200, name

@@ -308,3 +308,35 @@ def test_login_hint_prefills_the_email(browser, confidential_client):
     )
     page = browser.follow(browser.get(request.url()))
     assert 'value="grace@example.com"' in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("parameter", "error"),
+    [("request", "request_not_supported"), ("request_uri", "request_uri_not_supported")],
+)
+def test_request_objects_are_refused_at_the_validated_redirect_uri(
+    browser, confidential_client, user, parameter, error
+):
+    browser.sign_in(USER_EMAIL, USER_PASSWORD)
+    request = AuthorizationRequest(
+        confidential_client.client_id,
+        REDIRECT_URI,
+        extra={parameter: "eyJhbGciOiJub25lIn0.eyJzdGF0ZSI6IngifQ."},
+    )
+    response = browser.get(request.url())
+    assert response.status_code == 302
+    answer = query(response.headers["Location"])
+    assert answer["error"] == error
+    assert answer["state"] == request.state
+    assert "code" not in answer
+
+
+def test_request_objects_with_an_unknown_redirect_uri_get_an_error_page(
+    browser, confidential_client
+):
+    request = AuthorizationRequest(
+        confidential_client.client_id, "https://evil.example/cb", extra={"request": "x.y.z"}
+    )
+    response = browser.get(request.url())
+    assert response.status_code == 400
+    assert "Location" not in response.headers
