@@ -23,8 +23,8 @@ from flask import current_app
 
 from .. import clock
 from ..models import BrowserSession, Client
-from . import consents
-from .mfa import ACR_MFA
+from . import consents, users
+from .mfa import ACR_MFA, ACR_PASSWORD
 
 KEY_PREFIX = "ix:"
 
@@ -112,13 +112,55 @@ def max_age_passed(params: Mapping[str, str], session, ix: Interaction | None, *
     return clock.now() - session.auth_time.timestamp() > max_age
 
 
-def mfa_missing(params: Mapping[str, str], client: Client, session, **_) -> bool:
-    """The client (by registration or acr_values) wants MFA and the session lacks it."""
-    wanted = (
-        bool(client.client_metadata.get("require_mfa"))
-        or ACR_MFA in (params.get("acr_values") or "").split()
+def essential_acr_values(params: Mapping[str, str]) -> list[str]:
+    """The values of an essential `acr` claim in `claims` (OIDC Core §5.5.1.1), the only
+    part of that parameter idp reads; raise invalid_request when it is not JSON."""
+    raw = params.get("claims")
+    if not raw:
+        return []
+    try:
+        claims = json.loads(raw)
+    except ValueError:
+        raise InvalidRequestError("'claims' must be a JSON object") from None
+    if not isinstance(claims, dict):
+        raise InvalidRequestError("'claims' must be a JSON object")
+    acr = (
+        (claims.get("id_token") or {}).get("acr")
+        if isinstance(claims.get("id_token"), dict)
+        else None
     )
-    return wanted and "mfa" not in (session.amr or [])
+    if not isinstance(acr, dict) or acr.get("essential") is not True:
+        return []
+    values = acr.get("values") if "values" in acr else [acr.get("value")]
+    return [v for v in values or [] if isinstance(v, str)]
+
+
+def mfa_by_preference(values: list[str], can_do_mfa: bool) -> bool:
+    """Whether a preference list of acr values (OIDC Core §3.1.2.1) demands MFA: the first
+    value the user can satisfy wins. A password satisfies `pwd`; `mfa` is satisfiable when
+    the user has a second factor (or it is the only value of ours left to satisfy)."""
+    ours = [v for v in values if v in (ACR_PASSWORD, ACR_MFA)]
+    for index, value in enumerate(ours):
+        if value == ACR_PASSWORD:
+            return False
+        if can_do_mfa or ACR_PASSWORD not in ours[index + 1 :]:
+            return True
+    return False
+
+
+def mfa_missing(params: Mapping[str, str], client: Client, session, **_) -> bool:
+    """MFA is wanted (by registration, acr_values or an essential acr claim) and the
+    session lacks it."""
+    if "mfa" in (session.amr or []):
+        return False
+    if client.client_metadata.get("require_mfa"):
+        return True
+    user = users.get_user(session.user_id)
+    can_do_mfa = bool(user and user.mfa_enabled)
+    essential = essential_acr_values(params)
+    if essential and mfa_by_preference(essential, can_do_mfa):
+        return True
+    return mfa_by_preference((params.get("acr_values") or "").split(), can_do_mfa)
 
 
 def consent_missing(client: Client, session, scope: str, **_) -> bool:

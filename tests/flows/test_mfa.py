@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pyotp
+import pytest
 from click.testing import CliRunner
 
 from idp import clock
@@ -151,6 +153,48 @@ def test_acr_values_demand_mfa_and_users_without_it_enroll_first(app):
     claims = _redeem(browser.client, rp, request, response)
     assert claims["acr"] == ACR_MFA
     assert "mfa" in claims["amr"]
+
+
+ACR_PWD = "urn:idp:acr:pwd"
+
+
+def _code_or_page(app, extra):
+    make_user(app, USER_EMAIL, USER_PASSWORD)
+    rp = make_client(app, "Bank", [REDIRECT_URI], first_party=True)
+    browser = Browser(app.test_client())
+    request = AuthorizationRequest(rp.client_id, REDIRECT_URI, extra=extra)
+    page = browser.follow(browser.get(request.url()), REDIRECT_URI)
+    return (
+        browser,
+        rp,
+        request,
+        browser.follow(browser.sign_in(USER_EMAIL, USER_PASSWORD, page=page), REDIRECT_URI),
+    )
+
+
+@pytest.mark.parametrize("acr_values", [f"{ACR_PWD} {ACR_MFA}", f"{ACR_MFA} {ACR_PWD}"])
+def test_acr_values_is_a_preference_list(app, acr_values):
+    """The first value the user can satisfy wins: without a second factor, that is pwd."""
+    browser, rp, request, response = _code_or_page(app, {"acr_values": acr_values})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert _redeem(browser.client, rp, request, response)["acr"] == ACR_PWD
+
+
+def test_an_essential_acr_claim_demands_mfa(app):
+    claims = json.dumps({"id_token": {"acr": {"essential": True, "values": [ACR_MFA]}}})
+    _, _, _, page = _code_or_page(app, {"claims": claims, "acr_values": f"{ACR_PWD}"})
+    assert "asks for two-step verification" in page.get_data(as_text=True)
+
+
+def test_a_voluntary_acr_claim_does_not_demand_mfa(app):
+    claims = json.dumps({"id_token": {"acr": {"values": [ACR_MFA]}}})
+    _, _, _, response = _code_or_page(app, {"claims": claims})
+    assert response.status_code == 302
+
+
+def test_malformed_claims_parameter_is_invalid_request(app):
+    _, _, _, response = _code_or_page(app, {"claims": "{not json"})
+    assert query(response.headers["Location"])["error"] == "invalid_request"
 
 
 def test_prompt_none_with_mfa_required_answers_interaction_required(app):
