@@ -29,16 +29,30 @@ def _link(path: str, token: str) -> str:
 
 def deliver_later(to: str, subject: str, template: str, **context) -> None:
     """Render and send in the background; failures are logged, never shown to the user."""
+    run_later(_deliver, to, subject, template, **context)
+
+
+def _deliver(to: str, subject: str, template: str, **context) -> None:
+    try:
+        mail.send_mail(to, subject, template, **context)
+    except Exception:  # noqa: BLE001 - a mail outage must not break sign-up
+        log.exception("mail delivery failed", extra={"template": template})
+
+
+def run_later(job, *args, **kwargs) -> None:
+    """Run `job` after the response, in the app's context: work that only happens for a
+    known email must not show in the response time (no enumeration by timing)."""
     app = current_app._get_current_object()
 
-    def send() -> None:
+    def run() -> None:
         with app.app_context():
             try:
-                mail.send_mail(to, subject, template, **context)
-            except Exception:  # noqa: BLE001 - a mail outage must not break sign-up
-                log.exception("mail delivery failed", extra={"template": template})
+                job(*args, **kwargs)
+            except Exception:  # noqa: BLE001 - logged; the user already has the answer
+                db.session.rollback()
+                log.exception("background account job failed", extra={"job": job.__name__})
 
-    _pending.append(_mailer.submit(send))
+    _pending.append(_mailer.submit(run))
     _pending[:] = [f for f in _pending if not f.done()]
 
 
@@ -69,10 +83,11 @@ def register(email: str, password: str, name: str) -> None:
     send_verification(user)
 
 
-def send_verification(user: User) -> None:
+def send_verification(user: User, now: bool = False) -> None:
+    """Mail a verification link (from a background job when `now`: already off the request)."""
     token = account_tokens.issue(user, account_tokens.VERIFY_EMAIL)
     db.session.commit()
-    deliver_later(
+    (_deliver if now else deliver_later)(
         user.email,
         "Confirm your email address",
         "verify_email",
@@ -82,10 +97,15 @@ def send_verification(user: User) -> None:
 
 
 def resend_verification(email: str) -> None:
-    """Send a new link if the email has an unverified account; silently nothing otherwise."""
+    """Send a new link if the email has an unverified account; silently nothing otherwise.
+    The lookup runs after the response, so known and unknown addresses cost the same."""
+    run_later(_resend_verification, email)
+
+
+def _resend_verification(email: str) -> None:
     user = users.find_by_email(email)
     if user is not None and not user.email_verified and not user.disabled:
-        send_verification(user)
+        send_verification(user, now=True)
 
 
 def verify_email(token: str) -> User | None:
@@ -101,14 +121,19 @@ def verify_email(token: str) -> User | None:
 
 
 def request_password_reset(email: str) -> None:
-    """Mail a reset link if the email has an account; silently nothing otherwise."""
+    """Mail a reset link if the email has an account; silently nothing otherwise.
+    The lookup runs after the response, so known and unknown addresses cost the same."""
+    run_later(_send_reset_link, email)
+
+
+def _send_reset_link(email: str) -> None:
     user = users.find_by_email(email)
     if user is None or user.disabled:
         return
     token = account_tokens.issue(user, account_tokens.RESET_PASSWORD)
     audit.record("password_reset_requested", user_id=user.id)
     db.session.commit()
-    deliver_later(
+    _deliver(
         user.email,
         "Reset your password",
         "password_reset",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from idp import clock
 
 from ..conftest import USER_EMAIL, USER_PASSWORD, make_user
@@ -90,3 +92,40 @@ def test_concurrent_failures_are_all_counted(app):
     with app.app_context():
         assert throttle.failures("target@example.com", None) == 40
         assert throttle.retry_after("target@example.com", None) == throttle.MAX_DELAY_SECONDS
+
+
+def _paired_times(client, path: str, emails: list[str], rounds: int) -> list[list[float]]:
+    """Response times per email, the emails posted in turn so load bursts hit both alike."""
+    import re
+    import time
+
+    from idp.services import accounts
+
+    page = client.get("/password/forgot")  # any form's CSRF token serves
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
+    times: list[list[float]] = [[] for _ in emails]
+    for _ in range(rounds):
+        for index, email in enumerate(emails):
+            started = time.perf_counter()
+            response = client.post(path, data={"csrf_token": token.group(1), "email": email})
+            times[index].append(time.perf_counter() - started)
+            assert response.status_code == 200
+            accounts.wait_for_mail()  # work after the response must not slow the next one
+    return times
+
+
+@pytest.mark.parametrize("path", ["/password/forgot", "/verify-email/resend"])
+def test_known_and_unknown_emails_cost_the_same(app, path):
+    """Medians of paired differences: the known email's extra work used to add ~150%."""
+    import statistics
+
+    from idp.services import users
+
+    with app.app_context():
+        users.create_user(USER_EMAIL, USER_PASSWORD, email_verified=False)
+    client = app.test_client()
+    _paired_times(client, path, [USER_EMAIL, "nobody@example.com"], rounds=3)  # warm up
+    known, unknown = _paired_times(client, path, [USER_EMAIL, "nobody@example.com"], rounds=25)
+    difference = statistics.median(k - u for k, u in zip(known, unknown, strict=True))
+    baseline = statistics.median(unknown)
+    assert abs(difference) <= 0.4 * baseline + 0.001, (statistics.median(known), baseline)
