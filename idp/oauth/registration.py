@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from authlib.oauth2.claims import BaseClaims
 from authlib.oauth2.rfc6750 import InvalidTokenError
 from authlib.oauth2.rfc7591 import ClientMetadataClaims as OAuthClientMetadata
 from authlib.oauth2.rfc7591 import ClientRegistrationEndpoint as _RegistrationEndpoint
@@ -139,6 +140,36 @@ class RedirectURIClaims(OAuthClientMetadata):
             raise InvalidClaimError("redirect_uris")
 
 
+class LogoutClaims(BaseClaims):
+    """RP-Initiated Logout §3.1 and Back-Channel Logout §2.2 metadata. Without a claims
+    class naming them, Authlib drops these fields and registration "succeeds" without
+    them; their URLs are then checked by clients.create_client (outbound rules too)."""
+
+    REGISTERED_CLAIMS = [
+        "post_logout_redirect_uris",
+        "backchannel_logout_uri",
+        "backchannel_logout_session_required",
+    ]
+
+    def validate(self, now=None, leeway=0) -> None:
+        super().validate(now, leeway)
+        uris = self.get("post_logout_redirect_uris")
+        if uris is not None and not (
+            isinstance(uris, list) and all(isinstance(u, str) for u in uris)
+        ):
+            raise InvalidClaimError("post_logout_redirect_uris")
+        if self.get("backchannel_logout_uri") is not None and not isinstance(
+            self["backchannel_logout_uri"], str
+        ):
+            raise InvalidClaimError("backchannel_logout_uri")
+        required = self.get("backchannel_logout_session_required")
+        if required is not None and not isinstance(required, bool):
+            raise InvalidClaimError("backchannel_logout_session_required")
+
+
+CLAIMS_CLASSES = [RedirectURIClaims, OIDCClientMetadata, LogoutClaims]
+
+
 def _server_metadata() -> dict:
     from .metadata import metadata as server_metadata  # metadata imports the server module
 
@@ -151,7 +182,7 @@ def _registration_uri(client_id: str) -> str:
 
 class RegistrationEndpoint(_RegistrationEndpoint):
     def __init__(self, server=None) -> None:
-        super().__init__(server, claims_classes=[RedirectURIClaims, OIDCClientMetadata])
+        super().__init__(server, claims_classes=CLAIMS_CLASSES)
 
     def authenticate_token(self, request):
         # RFC 7591 §3 / RFC 6750: a missing or wrong initial access token is a 401.
@@ -196,7 +227,7 @@ class RegistrationEndpoint(_RegistrationEndpoint):
 
 class ConfigurationEndpoint(_ConfigurationEndpoint):
     def __init__(self, server=None) -> None:
-        super().__init__(server, claims_classes=[RedirectURIClaims, OIDCClientMetadata])
+        super().__init__(server, claims_classes=CLAIMS_CLASSES)
 
     def authenticate_token(self, request):
         # RFC 7592 §2: an invalid registration access token is answered per RFC 6750.

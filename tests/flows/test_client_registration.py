@@ -162,3 +162,45 @@ def test_admin_api_manages_clients(app, client, admin, user):  # noqa: F811
     assert admin("get", f"/clients/{wiki['client_id']}").status_code == 404
     info = client.get("/userinfo", headers={"Authorization": f"Bearer {access_token}"})
     assert info.status_code == 401  # the deleted client's tokens are revoked
+
+
+def test_registration_stores_logout_metadata(dcr):
+    client = dcr.test_client()
+    created = register(
+        client,
+        {
+            "client_name": "Wiki",
+            "redirect_uris": [REDIRECT_URI],
+            "post_logout_redirect_uris": ["https://rp.example.org/signed-out"],
+            "backchannel_logout_uri": "https://rp.example.org/backchannel",
+            "backchannel_logout_session_required": True,
+        },
+    )
+    assert created.status_code == 201, created.get_json()
+    body = created.get_json()
+    assert body["post_logout_redirect_uris"] == ["https://rp.example.org/signed-out"]
+    assert body["backchannel_logout_uri"] == "https://rp.example.org/backchannel"
+    read = client.get(
+        f"/connect/register/{body['client_id']}",
+        headers={"Authorization": f"Bearer {body['registration_access_token']}"},
+    ).get_json()
+    assert read["post_logout_redirect_uris"] == ["https://rp.example.org/signed-out"]
+    assert read["backchannel_logout_uri"] == "https://rp.example.org/backchannel"
+    assert read["backchannel_logout_session_required"] is True
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"backchannel_logout_uri": "http://169.254.169.254/latest"},
+        {"backchannel_logout_uri": "https://10.0.0.7/logout"},
+        {"backchannel_logout_uri": "not a url"},
+        {"post_logout_redirect_uris": ["https://rp.example.org/out#fragment"]},
+        {"post_logout_redirect_uris": "https://rp.example.org/out"},
+    ],
+)
+def test_registration_refuses_bad_logout_metadata(dcr, metadata):
+    client = dcr.test_client()
+    refused = register(client, {"redirect_uris": [REDIRECT_URI], **metadata})
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] in ("invalid_client_metadata", "invalid_redirect_uri")
