@@ -38,6 +38,8 @@ def api_error(exc: ApiError):
     response = jsonify(error=exc.error, error_description=exc.description)
     response.status_code = exc.status
     response.headers["Cache-Control"] = "no-store"
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = f'Bearer error="{exc.error}"'
     return response
 
 
@@ -67,6 +69,13 @@ def require_admin_token():
     protector = current_app.extensions["idp.resource_protector"]
     token = protector.acquire_token(ADMIN_SCOPE)  # 401/403 with WWW-Authenticate
     subject = token.get("sub")
+    # The token outlives nothing: a deleted client (or one no longer granted idp:admin)
+    # loses the API at once, not when its token expires. Read uncached.
+    client = clients.find_client(token.get("client_id"))
+    if client is None or (
+        subject == client.client_id and ADMIN_SCOPE not in (client.scope or "").split()
+    ):
+        raise ApiError(401, "invalid_token", "The client of this token no longer exists.")
     if subject != token.get("client_id"):
         user = users.get_user_by_subject(subject)
         if user is None or user.disabled or "admin" not in user.roles:

@@ -217,3 +217,20 @@ def test_openapi_document_is_valid(client):
     validate_openapi(document)
     assert document["openapi"] == "3.1.0"
     assert "/users/{user_id}" in document["paths"]
+
+
+def test_a_deleted_clients_admin_token_stops_working_at_once(app, client, admin_service, user):
+    token = service_token(client, admin_service)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/admin/api/users", headers=headers).status_code == 200
+    other = make_client(app, "Janitor", [], grant_types=["client_credentials"], scope="idp:admin")
+    other_token = service_token(client, other)
+    deleted = client.delete(
+        f"/admin/api/clients/{admin_service.client_id}",
+        headers={"Authorization": f"Bearer {other_token}"},
+    )
+    assert deleted.status_code == 204
+    refused = client.get("/admin/api/users", headers=headers)
+    assert refused.status_code == 401
+    assert refused.get_json()["error"] == "invalid_token"
+    assert "WWW-Authenticate" in refused.headers
