@@ -209,6 +209,12 @@ _MAY_BE_ZERO = {
 }
 
 
+def is_placeholder(secret: str) -> bool:
+    """A value copied from the docs or deploy/env.example rather than generated."""
+    lowered = secret.lower()
+    return secret in PLACEHOLDER_SECRETS or "change-me" in lowered or "changeme" in lowered
+
+
 def normalise_database_url(url: str) -> str:
     """Use psycopg2 for postgres:// and postgresql:// (SQLAlchemy 2.1 would pick psycopg 3)."""
     for scheme in ("postgres://", "postgresql://"):
@@ -263,11 +269,11 @@ def validate(config: Config) -> None:
     if not config.issuer.startswith(("http://", "https://")):
         raise ConfigError(f"IDP_ISSUER must be an http(s) URL, got {config.issuer!r}")
     if config.production:
-        if not config.secret_key or config.secret_key in PLACEHOLDER_SECRETS:
+        if not config.secret_key or is_placeholder(config.secret_key):
             raise ConfigError("IDP_SECRET_KEY must be set to a random value in production")
         if len(config.secret_key) < MIN_SECRET_CHARACTERS:
             raise ConfigError("IDP_SECRET_KEY must be at least 32 characters in production")
-        if config.totp_key in PLACEHOLDER_SECRETS:
+        if config.totp_key and is_placeholder(config.totp_key):
             raise ConfigError("IDP_TOTP_KEY must be set to a random value in production")
         if config.totp_key and len(config.totp_key) < MIN_SECRET_CHARACTERS:
             raise ConfigError("IDP_TOTP_KEY must be at least 32 characters in production")

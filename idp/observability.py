@@ -167,9 +167,15 @@ def readyz():
     return response
 
 
+LOOPBACK = "127.0.0.0/8,::1/128"
+
+
 def metrics():
     config = current_app.config["IDP"]
-    if config.metrics_allow and not _address_allowed(request.remote_addr, config.metrics_allow):
+    allow = config.metrics_allow
+    if config.production and not allow and not config.metrics_token:
+        allow = LOOPBACK  # production without either setting: only the host itself
+    if allow and not _address_allowed(request.remote_addr, allow):
         return Response("forbidden\n", status=403, mimetype="text/plain")
     if config.metrics_token:
         presented = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()

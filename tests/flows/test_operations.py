@@ -201,3 +201,19 @@ def test_login_started_on_one_instance_completes_on_the_other(two_instances, use
     assert requests.post(
         f"{other}/introspect", data={"token": access_token}, auth=auth, timeout=20
     ).json() == {"active": False}
+
+
+def test_metrics_in_production_answer_only_loopback_unless_configured(make_app):
+    production = {
+        "env": "production",
+        "issuer": "https://id.example.org",
+        "smtp_url": "smtp://127.0.0.1:2525",
+    }
+    client = make_app(**production).test_client()
+    remote = client.get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert remote.status_code == 403
+    assert client.get("/metrics", environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code == 200
+    allowed = make_app(**production, metrics_allow="203.0.113.0/24").test_client()
+    assert allowed.get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 200
+    tokened = make_app(**production, metrics_token="s3cret-metrics-token").test_client()
+    assert tokened.get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 401

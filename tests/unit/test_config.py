@@ -86,3 +86,31 @@ def test_postgres_pools_are_sized_per_worker(make_app, settings):
     if settings["database_url"].startswith("postgresql"):
         assert (options["pool_size"], options["max_overflow"]) == (3, 2)
     assert options["pool_pre_ping"] is False  # idp.pool pings idle connections only
+
+
+def _deploy_example() -> dict[str, str]:
+    from idp.config import PROJECT_ROOT
+
+    lines = (PROJECT_ROOT / "deploy" / "env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"secret_key": _deploy_example()["IDP_SECRET_KEY"]}, "IDP_SECRET_KEY"),
+        ({"totp_key": _deploy_example()["IDP_TOTP_KEY"]}, "IDP_TOTP_KEY"),
+        ({"totp_key": "x" * 28}, "IDP_TOTP_KEY"),
+        ({"outbound_allow": "10.0.0.0/8, not a host!"}, "IDP_OUTBOUND_ALLOW"),
+    ],
+)
+def test_production_refuses_placeholders_and_short_keys(overrides, message):
+    settings = {
+        "env": "production",
+        "issuer": "https://id.example",
+        "secret_key": STRONG_SECRET,
+        "smtp_url": "smtp://127.0.0.1:2525",
+    }
+    with pytest.raises(ConfigError, match=message):
+        load_config({**settings, **overrides})
+    assert load_config({**settings, "totp_key": "t" * 32}).totp_key == "t" * 32
