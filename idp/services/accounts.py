@@ -63,15 +63,24 @@ def wait_for_mail(timeout: float = 10.0) -> None:
 
 
 def register(email: str, password: str, name: str) -> None:
-    """Create an unverified account and mail a verification link; raise AccountError on bad
-    input. An email that already has an account gets a notice instead, and no error."""
+    """Register an account and mail a verification link; raise AccountError on bad input.
+
+    The request does the same work for every address (checks and the argon2 hash); the
+    lookup, the new row and the mail happen after the response, so its time does not tell
+    a taken address from a free one. A taken address gets a notice instead.
+    """
     reason = check_password(password, email)
     if reason:
         raise users.AccountError(reason)
+    email = users.checked_email(email)
+    password_hash = users.password_hasher.hash(password)
+    run_later(_finish_registration, email, password_hash, name)
+
+
+def _finish_registration(email: str, password_hash: str, name: str) -> None:
     existing = users.find_by_email(email)
     if existing is not None:
-        users.password_hasher.hash(password)  # the same work as creating the account
-        deliver_later(
+        _deliver(
             existing.email,
             "Someone tried to register with your email",
             "account_exists",
@@ -79,8 +88,10 @@ def register(email: str, password: str, name: str) -> None:
             link=f"{current_app.config['IDP'].issuer}/password/forgot",
         )
         return
-    user = users.create_user(email, password, name=name, email_verified=False)
-    send_verification(user)
+    user = users.create_user(
+        email, None, name=name, email_verified=False, password_hash=password_hash
+    )
+    send_verification(user, now=True)
 
 
 def send_verification(user: User, now: bool = False) -> None:

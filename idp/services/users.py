@@ -34,6 +34,14 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+def checked_email(email: str) -> str:
+    """The normalised address; raise AccountError when it cannot be an email address."""
+    email = normalise_email(email)
+    if not EMAIL_PATTERN.match(email) or len(email) > 320:
+        raise AccountError("a valid email address is required")
+    return email
+
+
 def find_by_email(email: str) -> User | None:
     return db.session.execute(
         db.select(User).filter_by(email=normalise_email(email))
@@ -50,11 +58,11 @@ def create_user(
     name: str = "",
     roles: list[str] | None = None,
     email_verified: bool = False,
+    password_hash: str | None = None,
 ) -> User:
-    """Create and commit a user; raise AccountError on bad input or a taken email."""
-    email = normalise_email(email)
-    if not EMAIL_PATTERN.match(email) or len(email) > 320:
-        raise AccountError("a valid email address is required")
+    """Create and commit a user; raise AccountError on bad input or a taken email.
+    `password_hash`: an argon2 hash computed already (the password is then None)."""
+    email = checked_email(email)
     if password is not None:
         from .passwords import check_password  # the one password policy (NIST SP 800-63B)
 
@@ -72,7 +80,7 @@ def create_user(
         name=name.strip(),
         roles=roles,
         email_verified=email_verified,
-        password_hash=password_hasher.hash(password) if password is not None else None,
+        password_hash=password_hasher.hash(password) if password is not None else password_hash,
     )
     db.session.add(user)
     db.session.commit()

@@ -129,3 +129,28 @@ def test_known_and_unknown_emails_cost_the_same(app, path):
     difference = statistics.median(k - u for k, u in zip(known, unknown, strict=True))
     baseline = statistics.median(unknown)
     assert abs(difference) <= 0.4 * baseline + 0.001, (statistics.median(known), baseline)
+
+
+def test_registering_a_taken_or_a_free_address_costs_the_same(app):
+    import re
+    import statistics
+    import time
+
+    from idp.services import accounts
+
+    make_user(app, USER_EMAIL, USER_PASSWORD)
+    client = app.test_client()
+    page = client.get("/register")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    taken, free = [], []
+    for round_ in range(18):
+        for email, times in ((USER_EMAIL, taken), (f"new{round_}@example.com", free)):
+            form = {"csrf_token": token, "email": email, "password": "a long passphrase here"}
+            started = time.perf_counter()
+            assert client.post("/register", data=form).status_code == 200
+            times.append(time.perf_counter() - started)
+            accounts.wait_for_mail()
+    taken, free = taken[3:], free[3:]  # warm-up rounds
+    difference = statistics.median(t - f for t, f in zip(taken, free, strict=True))
+    baseline = statistics.median(free)
+    assert abs(difference) <= 0.2 * baseline + 0.002, (statistics.median(taken), baseline)

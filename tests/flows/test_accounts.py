@@ -258,7 +258,8 @@ def test_sign_in_can_require_a_verified_email(make_app, mailbox):
     app = make_app(require_verified_email=True, smtp_url=f"smtp://127.0.0.1:{mailbox.port}")
     browser = Browser(app.test_client())
     register(browser)
+    link = mailbox.link(mailbox.wait_for(1))  # the account is made after the response
     refused = browser.sign_in(NEW_EMAIL, NEW_PASSWORD)
     assert refused.status_code == 403
-    confirm(browser, mailbox.link(mailbox.wait_for(1)))
+    confirm(browser, link)
     assert browser.sign_in(NEW_EMAIL, NEW_PASSWORD).status_code == 303
