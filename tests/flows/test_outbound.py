@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+import requests
 from joserfc.jwk import KeySet, RSAKey
 
 from idp.config import load_config, provider
@@ -283,3 +284,55 @@ def test_upstream_discovery_is_not_fetched_from_a_refused_address(make_app, upst
     response = app.test_client().get("/login/with/corp")
     assert response.status_code == 502
     assert server.hits == []
+
+
+def test_https_verifies_the_host_name_on_the_checked_connection(tmp_path):
+    """The socket goes to the checked address, TLS still checks the certificate's name."""
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server = Upstream({"/jwks": (200, {}, b"{}", 0)})
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server.server.socket = context.wrap_socket(server.server.socket, server_side=True)
+    try:
+        policy = outbound.Policy(https_only=True, networks=(ipaddress.ip_network("127.0.0.0/8"),))
+        by_name = outbound.OutboundSession(policy).get(
+            f"https://localhost:{server.port}/jwks", verify=str(cert_file)
+        )
+        assert by_name.status_code == 200
+        with pytest.raises(requests.exceptions.SSLError):  # the certificate names localhost
+            outbound.OutboundSession(policy).get(
+                f"https://127.0.0.1:{server.port}/jwks", verify=str(cert_file)
+            )
+    finally:
+        server.close()
