@@ -127,16 +127,13 @@ class RedisStore:
         self._call("delete", self._k(key))
 
     def incr(self, key: str, ttl_seconds: int) -> int:
-        """INCR and EXPIRE NX in one transaction: atomic across workers, never without TTL."""
-
-        def run():
-            pipe = self._redis.pipeline(transaction=True)
-            pipe.incr(self._k(key))
-            pipe.expire(self._k(key), ttl_seconds, nx=True)
-            return pipe.execute()[0]
-
+        """SET NX EX then INCR in one MULTI: atomic across workers, the TTL set when the
+        counter starts (a fixed window), never a counter without TTL; any Redis >= 2.6."""
         try:
-            return int(run())
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.set(self._k(key), 0, ex=ttl_seconds, nx=True)
+            pipe.incr(self._k(key))
+            return int(pipe.execute()[1])
         except self._errors as exc:
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
 
