@@ -47,6 +47,7 @@ EVENT_TYPES = (
     "recovery_codes_regenerated",
     "identity_linked",
     "identity_unlinked",
+    "federation_failed",
     # administration
     "user_disabled",
     "user_enabled",

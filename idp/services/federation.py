@@ -15,7 +15,14 @@ from . import audit, users
 
 
 class LinkNeeded(Exception):
-    """The email belongs to an existing account: its owner must sign in to link."""
+    """The email belongs to an existing account: its owner must sign in to link.
+
+    `account_id` names that account: the pending link may attach to it and to no other.
+    """
+
+    def __init__(self, account_id) -> None:
+        super().__init__("link needed")
+        self.account_id = account_id
 
 
 def find_identity(issuer: str, subject: str) -> FederatedIdentity | None:
@@ -46,8 +53,9 @@ def sign_in(provider: str, profile) -> User:
         return user
     if not profile.email:
         raise users.AccountError("The provider did not share an email address.")
-    if users.find_by_email(profile.email) is not None:
-        raise LinkNeeded()
+    existing = users.find_by_email(profile.email)
+    if existing is not None:
+        raise LinkNeeded(existing.id)
     user = users.create_user(
         profile.email, None, name=profile.name, email_verified=profile.email_verified
     )
@@ -75,6 +83,12 @@ def link(user: User, provider: str, profile) -> FederatedIdentity:
     audit.record("identity_linked", user_id=user.id, provider=provider)
     db.session.commit()
     return identity
+
+
+def record_failure(provider: str, reason: str) -> None:
+    """Audit an upstream sign-in that was refused (the reason names a check, never a value)."""
+    audit.record("federation_failed", provider=provider, reason=reason)
+    db.session.commit()
 
 
 def unlink(user: User, identity_id: int) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import secrets
 
 from flask import (
@@ -66,13 +67,16 @@ def login():
         signin.record_failed_sign_in(email)
         return _login_page(ix, email, error=SIGN_IN_FAILED, status=401)
     throttle.reset(email, device)
+    link = _take_pending_link()  # this sign-in completes the pending link or ends it
     if current_app.config["IDP"].require_verified_email and not user.email_verified:
         body = render_template("auth/verify_first.html", email=user.email)
         return body, 403, {"Cache-Control": "no-store"}
-    return second_step_or_sign_in(user, ["pwd"], ix)
+    return second_step_or_sign_in(user, ["pwd"], ix, link=link)
 
 
-def second_step_or_sign_in(user: User, amr: list[str], ix, upstream: str | None = None):
+def second_step_or_sign_in(
+    user: User, amr: list[str], ix, upstream: str | None = None, link: dict | None = None
+):
     """Users with TOTP give a code next; everyone else is signed in now."""
     if user.mfa_enabled:
         session["mfa_pending"] = {
@@ -83,17 +87,27 @@ def second_step_or_sign_in(user: User, amr: list[str], ix, upstream: str | None 
             "next": request.values.get("next"),
             "amr": amr,
             "upstream": upstream,
+            "link": link,
         }
         return redirect(url_for("mfa.verify", ix=ix.id if ix else None), 303)
-    return complete_sign_in(user, amr, ix, upstream)
+    return complete_sign_in(user, amr, ix, upstream, link)
 
 
 def complete_sign_in(
-    user: User, amr: list[str], ix: Interaction | None, upstream: str | None = None
+    user: User,
+    amr: list[str],
+    ix: Interaction | None,
+    upstream: str | None = None,
+    link: dict | None = None,
 ):
-    """Start a fresh session and continue where the user was going."""
+    """Start a fresh session and continue where the user was going.
+
+    `link` is the pending link this very sign-in was asked to complete (see
+    hold_pending_link); any other pending link in the browser ends here, unused.
+    """
+    session.pop("federation_link", None)
     browser_session, token = start_fresh_session(user, amr, upstream)
-    linked = finish_pending_link(user)
+    linked = finish_pending_link(user, link) if link else None
     if ix is not None:
         ix.signed_in_session = str(browser_session.id)
         interaction.save(ix)
@@ -119,14 +133,58 @@ def start_fresh_session(user: User, amr: list[str], upstream: str | None = None)
     )
 
 
-def finish_pending_link(user: User) -> str | None:
-    """Link the upstream identity waiting for its account owner to sign in, if any.
+def hold_pending_link(provider, profile, account_id) -> dict:
+    """Remember an upstream identity that needs the owner of `account_id` to sign in.
+
+    The link page's sign-in form carries the pending link's random id; only a sign-in
+    through that form, to that account, within PENDING_LINK_SECONDS, links it. Any other
+    sign-in, a sign-out or the timeout drops it (a shared computer hands nothing on).
+    """
+    pending = {
+        "id": secrets.token_urlsafe(16),
+        "provider": provider.name,
+        "display_name": provider.display_name,
+        "issuer": profile.issuer,
+        "subject": profile.subject,
+        "email": profile.email,
+        "account": str(account_id),
+        "at": clock.now(),
+    }
+    session["federation_link"] = pending
+    return pending
+
+
+def _pending_link_in_form() -> dict | None:
+    """The pending link, if fresh and named by this request's form (the link page's)."""
+    pending = session.get("federation_link")
+    named = request.values.get("link", "")
+    if (
+        not pending
+        or not named
+        or not hmac.compare_digest(named.encode(), pending.get("id", "").encode())
+        or clock.now() - pending.get("at", 0) > PENDING_LINK_SECONDS
+    ):
+        return None
+    return pending
+
+
+def _take_pending_link() -> dict | None:
+    """End the browser's pending link; return it when this sign-in is the one it asked for."""
+    pending = _pending_link_in_form()
+    session.pop("federation_link", None)
+    return pending
+
+
+def finish_pending_link(user: User, pending: dict) -> str | None:
+    """Link the upstream identity this sign-in was asked for, if it names this account.
 
     Signing in to the account with its own method is the proof of ownership the linking
     rule asks for (services/federation.py). Returns the provider name when linked.
     """
-    pending = session.pop("federation_link", None)
-    if not pending or clock.now() - pending.get("at", 0) > PENDING_LINK_SECONDS:
+    if (
+        pending.get("account") != str(user.id)
+        or clock.now() - pending.get("at", 0) > PENDING_LINK_SECONDS
+    ):
         return None
     profile = UpstreamProfile(
         issuer=pending["issuer"],
@@ -168,7 +226,7 @@ def _login_page(
         registration=config.registration_enabled,
         next=request.values.get("next", ""),
         providers=config.providers,
-        linking=session.get("federation_link"),
+        linking=_pending_link_in_form(),
     )
     headers = {"Cache-Control": "no-store"}
     if retry_after:
@@ -200,7 +258,8 @@ def logout():
     browser_session = context.current_session()
     if browser_session is not None:
         signin.end_session(browser_session)
-    session.pop("mfa_pending", None)
+    for pending in ("mfa_pending", "federation_link", "federation"):
+        session.pop(pending, None)
     response = redirect(url_for("auth.home"), 303)
     config = current_app.config["IDP"]
     response.delete_cookie(

@@ -18,11 +18,10 @@ from flask import (
     url_for,
 )
 
-from .. import clock
 from ..oauth import upstream
 from ..services import federation, interaction, users
 from . import context
-from .auth import second_step_or_sign_in
+from .auth import hold_pending_link, second_step_or_sign_in
 from .errors import error_page
 
 bp = Blueprint("federation", __name__)
@@ -56,7 +55,7 @@ def start(name: str):
 def start_link():
     """Link another provider to the signed-in account (CSRF-protected form)."""
     provider = _provider_or_404(request.form.get("provider", ""))
-    session["federation"] = {"ix": None, "link": True}
+    session["federation"] = {"ix": None, "link": True, "user": str(g.user.id)}
     return _redirect_upstream(provider)
 
 
@@ -78,38 +77,25 @@ def callback(name: str):
     pending = session.pop("federation", None) or {}
     ix = interaction.load(pending.get("ix")) if pending.get("ix") else None
     try:
-        token = upstream.client_for(provider).authorize_access_token()
+        token = upstream.exchange_code(provider)
         profile = upstream.profile_from(provider, token)
-    except OAuthError as exc:
-        log.info("upstream sign-in failed", extra={"provider": name, "error": exc.error})
-        if exc.error == "access_denied" and ix is not None:
+    except upstream.REFUSALS as exc:
+        if isinstance(exc, OAuthError) and exc.error == "access_denied" and ix is not None:
+            log.info("upstream sign-in declined", extra={"provider": name})
             ix.extra["denied"] = True
             interaction.save(ix)
             return redirect(url_for("oauth.resume_authorization", ix=ix.id), 303)
-        return error_page(
-            f"Signing in with {provider.display_name} did not work "
-            f"({exc.error or 'unknown error'}). Try again, or sign in another way.",
-            400,
-        )
-    except upstream.UpstreamError as exc:
-        return error_page(str(exc), 400)
+        return _refused(provider, upstream.refusal_reason(exc), getattr(exc, "hint", ""))
     except requests.RequestException:
         log.exception("upstream %s unreachable", name)
         return error_page(f"{provider.display_name} cannot be reached right now.", 502)
 
     if pending.get("link"):
-        return _link_to_signed_in_user(provider, profile)
+        return _link_to_signed_in_user(provider, profile, pending.get("user"))
     try:
         user = federation.sign_in(provider.name, profile)
-    except federation.LinkNeeded:
-        session["federation_link"] = {
-            "provider": provider.name,
-            "issuer": profile.issuer,
-            "subject": profile.subject,
-            "email": profile.email,
-            "display_name": provider.display_name,
-            "at": clock.now(),
-        }
+    except federation.LinkNeeded as exc:
+        linking = hold_pending_link(provider, profile, exc.account_id)
         body = render_template(
             "auth/link_account.html",
             provider=provider,
@@ -119,17 +105,26 @@ def callback(name: str):
             registration=False,
             next="",
             error=None,
-            linking=session["federation_link"],
+            linking=linking,
         )
         return body, 200, {"Cache-Control": "no-store"}
     except users.AccountError as exc:
-        return error_page(str(exc), 400)
+        return _refused(provider, str(exc), str(exc))
     return second_step_or_sign_in(user, ["fed"], ix, upstream=provider.name)
 
 
-def _link_to_signed_in_user(provider, profile):
+def _refused(provider, reason: str, hint: str = ""):
+    """The one page for a refused upstream sign-in, logged and audited with its reason."""
+    log.warning("upstream sign-in refused", extra={"provider": provider.name, "reason": reason})
+    federation.record_failure(provider.name, reason)
+    message = f"Signing in with {provider.display_name} did not work; try again or use another way."
+    return error_page(f"{message} {hint}".strip(), 400)
+
+
+def _link_to_signed_in_user(provider, profile, started_by: str | None):
+    """Link to the account that asked for it, if that account is still the one signed in."""
     user = context.current_user()
-    if user is None:
+    if user is None or str(user.id) != started_by:
         return redirect(url_for("auth.login", next="account"), 303)
     try:
         federation.link(user, provider.name, profile)

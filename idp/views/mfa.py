@@ -32,10 +32,11 @@ def verify():
     if problem:
         return problem
     pending = take_pending_mfa()
-    first, upstream = ["pwd"], None
+    first, upstream, link = ["pwd"], None, None
     if pending is not None:
         user = users.get_user_by_subject(pending["user"])
         first, upstream = pending.get("amr") or first, pending.get("upstream")
+        link = pending.get("link")
     else:
         # A step-up of the signed-in session: for an app (ix) or the admin console.
         stepping_up = ix is not None or request.values.get("next") == "admin"
@@ -57,7 +58,7 @@ def verify():
         mfa.record_pending_failure(pending_id, user)
         return _page("auth/mfa.html", 401, ix=ix, error=WRONG_CODE)
     session.pop("mfa_pending", None)
-    return complete_sign_in(user, mfa.amr_after(method, first), ix, upstream)
+    return complete_sign_in(user, mfa.amr_after(method, first), ix, upstream, link)
 
 
 @bp.get("/account/mfa")
