@@ -209,6 +209,38 @@ def test_an_owner_with_two_step_verification_links_after_giving_the_code(corp):
     assert identities(corp.app) == [(local.id, "corp-user-1")]
 
 
+def start_linking_from_the_account_page(browser, issuer):
+    """Press "Link Corp SSO" on /account; return where the upstream sends the browser."""
+    account = browser.session.get(f"{issuer}/account", timeout=20)
+    started = browser.post_form(
+        account.url, account.text, "/account/identities/link", {"provider": "corp"}
+    )
+    assert started.status_code in (302, 303), started.text
+    return started.headers["Location"]
+
+
+def test_a_signed_in_user_links_a_provider_from_the_account_page(corp):
+    carol = make_user(corp.app, CAROL_EMAIL, CAROL_PASSWORD)
+    browser = Browser()
+    password_sign_in(browser, corp.issuer, CAROL_EMAIL, CAROL_PASSWORD)
+    upstream_url = start_linking_from_the_account_page(browser, corp.issuer)
+    assert browser.run(upstream_url, f"{corp.issuer}/account").endswith("linked=corp")
+    assert identities(corp.app) == [(carol.id, "corp-user-1")]
+
+
+def test_a_link_started_from_the_account_page_does_not_reach_the_next_user(corp):
+    make_user(corp.app, CAROL_EMAIL, CAROL_PASSWORD)
+    dave = make_user(corp.app, "dave@example.com", "dave's own long passphrase")
+    browser = Browser()
+    password_sign_in(browser, corp.issuer, CAROL_EMAIL, CAROL_PASSWORD)
+    upstream_url = start_linking_from_the_account_page(browser, corp.issuer)
+    home = browser.get(f"{corp.issuer}/")
+    browser.post_form(home.url, home.text, "/logout", {})
+    password_sign_in(browser, corp.issuer, "dave@example.com", "dave's own long passphrase")
+    browser.run(upstream_url, REDIRECT_URI)
+    assert dave.id not in [user_id for user_id, _ in identities(corp.app)]
+
+
 def test_upstream_denial_reaches_the_relying_party_as_access_denied(corp):
     corp.op.deny = True
     _, callback = sign_in_upstream(corp)
