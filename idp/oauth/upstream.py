@@ -147,10 +147,16 @@ def exchange_code(provider: ProviderConfig) -> dict:
     metadata["id_token_signing_alg_values_supported"] = [
         alg for alg in algorithms if alg in ID_TOKEN_ALGORITHMS
     ] or ["RS256"]
-    token = client.authorize_access_token(
-        claims_options=id_token_claims_options(issuer, provider.client_id),
-        leeway=CLOCK_SKEW_SECONDS,
-    )
+    if not metadata.get("jwks_uri"):
+        raise UpstreamError("metadata has no jwks_uri")
+    try:
+        token = client.authorize_access_token(
+            claims_options=id_token_claims_options(issuer, provider.client_id),
+            leeway=CLOCK_SKEW_SECONDS,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        # A JWKS or token response of the wrong shape (joserfc and Authlib index into it).
+        raise UpstreamError(f"malformed answer from the upstream ({type(exc).__name__})") from exc
     if not token.get("userinfo"):
         raise UpstreamError("no ID token in the token response")
     return token

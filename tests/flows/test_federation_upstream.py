@@ -318,6 +318,24 @@ def test_a_tampered_upstream_id_token_ends_on_the_clear_page(corp, case, caplog)
     assert refused and refused[0].reason == failures[0]["reason"]
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"jwks": {"keys": "not a list"}},
+        {"jwks": {"keys": [{"kty": "RSA"}]}},
+        {"token_response_changes": {"id_token": None}},
+        {"token_response_changes": {"id_token": "not.a.jwt"}},
+    ],
+    ids=["jwks-wrong-shape", "jwks-key-without-members", "no-id-token", "id-token-garbage"],
+)
+def test_an_unusable_upstream_answer_ends_on_the_clear_page(corp, answer):
+    for name, value in answer.items():
+        setattr(corp.op, name, value)
+    _, page = sign_in_upstream(corp)
+    assert page.status_code == 400 and REFUSED in page.text
+    assert len(audited(corp.app, "federation_failed")) == 1
+
+
 def test_several_audiences_with_our_azp_are_accepted(corp):
     corp.op.id_token_changes = {"aud": [CLIENT_ID, "another-client"], "azp": CLIENT_ID}
     request_, callback = sign_in_upstream(corp)

@@ -52,6 +52,8 @@ class UpstreamOP:
         self.userinfo_changes: dict = {}
         self.signing = "good"  # or "bad_signature", "none", "unknown_key"
         self.deny = False
+        self.token_response_changes: dict = {}  # field -> value; None removes the field
+        self.jwks: object = None  # what /jwks serves instead of the real key set
         self.userinfo_calls = 0
         self.issuer = ""
         self._codes: dict[str, dict] = {}
@@ -79,6 +81,8 @@ class UpstreamOP:
 
         @app.get("/jwks")
         def jwks():
+            if self.jwks is not None:
+                return jsonify(self.jwks)
             return jsonify(KeySet([published]).as_dict(private=False))
 
         @app.get("/authorize")
@@ -115,12 +119,14 @@ class UpstreamOP:
                 return jsonify(error="invalid_grant"), 400
             access_token = "at-" + secrets.token_urlsafe(16)
             self._access_tokens[access_token] = grant["account"]
-            return jsonify(
-                access_token=access_token,
-                token_type="Bearer",
-                expires_in=300,
-                id_token=self.id_token(grant["account"], grant["nonce"]),
-            )
+            answer = {
+                "access_token": access_token,
+                "token_type": "Bearer",
+                "expires_in": 300,
+                "id_token": self.id_token(grant["account"], grant["nonce"]),
+            }
+            answer.update(self.token_response_changes)
+            return jsonify({k: v for k, v in answer.items() if v is not None})
 
         @app.get("/userinfo")
         def userinfo():
