@@ -206,7 +206,10 @@ def _with_userinfo(provider: ProviderConfig, token: dict, claims: dict) -> dict:
     client = client_for(provider)
     if not client.server_metadata.get("userinfo_endpoint"):
         return claims
-    info = client.userinfo(token=token)
+    try:
+        info = client.userinfo(token=token)
+    except (TypeError, ValueError) as exc:  # not a JSON object
+        raise UpstreamError(f"malformed userinfo answer ({type(exc).__name__})") from exc
     if info.get("sub") != claims["sub"]:
         raise UpstreamError("userinfo sub differs from the ID token's")
     if "email" not in claims:

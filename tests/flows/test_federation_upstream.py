@@ -325,8 +325,15 @@ def test_a_tampered_upstream_id_token_ends_on_the_clear_page(corp, case, caplog)
         {"jwks": {"keys": [{"kty": "RSA"}]}},
         {"token_response_changes": {"id_token": None}},
         {"token_response_changes": {"id_token": "not.a.jwt"}},
+        {"claims_only_at_userinfo": True, "userinfo_body": ["not", "an", "object"]},
     ],
-    ids=["jwks-wrong-shape", "jwks-key-without-members", "no-id-token", "id-token-garbage"],
+    ids=[
+        "jwks-wrong-shape",
+        "jwks-key-without-members",
+        "no-id-token",
+        "id-token-garbage",
+        "userinfo-not-an-object",
+    ],
 )
 def test_an_unusable_upstream_answer_ends_on_the_clear_page(corp, answer):
     for name, value in answer.items():

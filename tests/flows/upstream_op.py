@@ -50,6 +50,7 @@ class UpstreamOP:
         self.claims_only_at_userinfo = False
         self.id_token_changes: dict = {}  # claim -> value; None removes the claim
         self.userinfo_changes: dict = {}
+        self.userinfo_body: object = None  # what /userinfo serves instead of the claims
         self.signing = "good"  # or "bad_signature", "none", "unknown_key"
         self.deny = False
         self.token_response_changes: dict = {}  # field -> value; None removes the field
@@ -135,6 +136,10 @@ class UpstreamOP:
             account = self._access_tokens.get(bearer)
             if account is None:
                 return jsonify(error="invalid_token"), 401
+            if self.userinfo_body is not None:
+                return app.response_class(
+                    json.dumps(self.userinfo_body), mimetype="application/json"
+                )
             return jsonify({**account, **self.userinfo_changes})
 
         return app
