@@ -280,15 +280,16 @@ NOW = int(time.time())
 TAMPERED = {
     "iss-wrong": ({"iss": "https://evil.example.com"}, "good"),
     "iss-missing": ({"iss": None}, "good"),
-    "aud-another-client": ({"aud": "another-client"}, "good"),
+    "aud-another-client": ({"aud": "another-client", "azp": None}, "good"),
     "aud-another-client-azp-ours": ({"aud": "another-client", "azp": CLIENT_ID}, "good"),
     "aud-missing": ({"aud": None}, "good"),
-    "aud-several-without-azp": ({"aud": [CLIENT_ID, "another-client"]}, "good"),
+    "aud-several-without-azp": ({"aud": [CLIENT_ID, "another-client"], "azp": None}, "good"),
     "aud-several-azp-not-ours": (
         {"aud": [CLIENT_ID, "another-client"], "azp": "another-client"},
         "good",
     ),
     "azp-not-ours": ({"azp": "another-client"}, "good"),
+    "at-hash-wrong": ({"at_hash": "AAAAAAAAAAAAAAAAAAAAAA"}, "good"),
     "exp-past": ({"exp": NOW - 3600, "iat": NOW - 4000}, "good"),
     "exp-missing": ({"exp": None}, "good"),
     "iat-future": ({"iat": NOW + 3600, "exp": NOW + 4000}, "good"),
@@ -343,7 +344,26 @@ def test_an_unusable_upstream_answer_ends_on_the_clear_page(corp, answer):
     assert len(audited(corp.app, "federation_failed")) == 1
 
 
+def test_an_id_token_without_azp_or_at_hash_is_accepted(corp):
+    corp.op.id_token_changes = {"azp": None, "at_hash": None}
+    request_, callback = sign_in_upstream(corp)
+    assert redeem(corp.issuer, corp.rp, request_, callback)["email"] == FED_EMAIL
+
+
 def test_several_audiences_with_our_azp_are_accepted(corp):
     corp.op.id_token_changes = {"aud": [CLIENT_ID, "another-client"], "azp": CLIENT_ID}
     request_, callback = sign_in_upstream(corp)
     assert redeem(corp.issuer, corp.rp, request_, callback)["email"] == FED_EMAIL
+
+
+def test_the_google_kind_accepts_googles_id_token_shape(make_app, serve):
+    """Google's documented ID token: aud and azp our client id, at_hash, email claims."""
+    op = UpstreamOP()
+    _, op_issuer = serve(op.app)
+    google = (provider("google", "google", CLIENT_ID, CLIENT_SECRET, issuer=op_issuer),)
+    app, issuer = serve(lambda issuer: make_app(issuer=issuer, providers=google))
+    rp = make_client(app, "Notes", [REDIRECT_URI], first_party=True)
+    request_, url = start(issuer, rp)
+    callback = Browser().run(url, REDIRECT_URI, choose="Sign in with Google")
+    claims = redeem(issuer, rp, request_, callback)
+    assert claims["idp"] == "google" and claims["email"] == FED_EMAIL

@@ -124,7 +124,7 @@ class UpstreamOP:
                 "access_token": access_token,
                 "token_type": "Bearer",
                 "expires_in": 300,
-                "id_token": self.id_token(grant["account"], grant["nonce"]),
+                "id_token": self.id_token(grant["account"], grant["nonce"], access_token),
             }
             answer.update(self.token_response_changes)
             return jsonify({k: v for k, v in answer.items() if v is not None})
@@ -144,12 +144,15 @@ class UpstreamOP:
 
         return app
 
-    def id_token(self, account: dict, nonce: str) -> str:
+    def id_token(self, account: dict, nonce: str, access_token: str) -> str:
+        """Google's shape (its documented ID token): azp and at_hash beside the OIDC claims."""
         now = int(time.time())
         claims = {
             "iss": self.issuer,
-            "sub": account["sub"],
+            "azp": CLIENT_ID,
             "aud": CLIENT_ID,
+            "sub": account["sub"],
+            "at_hash": _b64(hashlib.sha256(access_token.encode()).digest()[:16]),
             "exp": now + 300,
             "iat": now,
             "auth_time": now,
