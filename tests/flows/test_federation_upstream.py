@@ -322,6 +322,13 @@ def test_a_tampered_upstream_id_token_ends_on_the_clear_page(corp, case, caplog)
 @pytest.mark.parametrize(
     "answer",
     [
+        {"metadata_changes": {"issuer": "https://login.example.com"}},
+        {"metadata_changes": {"jwks_uri": None}},
+        # the metadata may list `none`: idp's algorithms are its own (RFC 8725 §3.1)
+        {
+            "metadata_changes": {"id_token_signing_alg_values_supported": ["none"]},
+            "signing": "none",
+        },
         {"jwks": {"keys": "not a list"}},
         {"jwks": {"keys": [{"kty": "RSA"}]}},
         {"token_response_changes": {"id_token": None}},
@@ -329,6 +336,9 @@ def test_a_tampered_upstream_id_token_ends_on_the_clear_page(corp, case, caplog)
         {"claims_only_at_userinfo": True, "userinfo_body": ["not", "an", "object"]},
     ],
     ids=[
+        "metadata-issuer-not-the-configured-one",
+        "metadata-without-jwks-uri",
+        "metadata-offers-alg-none",
         "jwks-wrong-shape",
         "jwks-key-without-members",
         "no-id-token",

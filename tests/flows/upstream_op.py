@@ -55,6 +55,7 @@ class UpstreamOP:
         self.deny = False
         self.token_response_changes: dict = {}  # field -> value; None removes the field
         self.jwks: object = None  # what /jwks serves instead of the real key set
+        self.metadata_changes: dict = {}  # fields of the discovery document to replace
         self.userinfo_calls = 0
         self.issuer = ""
         self._codes: dict[str, dict] = {}
@@ -68,16 +69,19 @@ class UpstreamOP:
         @app.get("/.well-known/openid-configuration")
         def discovery():
             return jsonify(
-                issuer=issuer,
-                authorization_endpoint=f"{issuer}/authorize",
-                token_endpoint=f"{issuer}/token",
-                userinfo_endpoint=f"{issuer}/userinfo",
-                jwks_uri=f"{issuer}/jwks",
-                response_types_supported=["code"],
-                subject_types_supported=["public"],
-                id_token_signing_alg_values_supported=["RS256"],
-                code_challenge_methods_supported=["S256"],
-                token_endpoint_auth_methods_supported=["client_secret_basic"],
+                {
+                    "issuer": issuer,
+                    "authorization_endpoint": f"{issuer}/authorize",
+                    "token_endpoint": f"{issuer}/token",
+                    "userinfo_endpoint": f"{issuer}/userinfo",
+                    "jwks_uri": f"{issuer}/jwks",
+                    "response_types_supported": ["code"],
+                    "subject_types_supported": ["public"],
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                    "code_challenge_methods_supported": ["S256"],
+                    "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+                    **self.metadata_changes,
+                }
             )
 
         @app.get("/jwks")
