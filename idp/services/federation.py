@@ -1,9 +1,9 @@
 """Linking upstream identities to local accounts, without account takeover.
 
 The rule: an identity is found by its upstream issuer and subject, never by email. A new
-identity whose email belongs to an existing account is linked only after the user signs in
-to that account with its own method; otherwise a new account is created (its email marked
-verified only when the upstream says it is).
+identity whose verified email belongs to an existing account is linked only after the user
+signs in to that account with its own method (an unverified one is refused); otherwise a
+new account is created (its email marked verified only when the upstream says it is).
 """
 
 from __future__ import annotations
@@ -55,6 +55,13 @@ def sign_in(provider: str, profile) -> User:
         raise users.AccountError("The provider did not share an email address.")
     existing = users.find_by_email(profile.email)
     if existing is not None:
+        if not profile.email_verified:
+            # An unverified email must not even pick the account to link: on a shared
+            # computer its owner could be asked to sign in and link a stranger.
+            raise users.AccountError(
+                "The provider has not verified your email address. Verify it there and try "
+                "again, or sign in another way."
+            )
         raise LinkNeeded(existing.id)
     user = users.create_user(
         profile.email, None, name=profile.name, email_verified=profile.email_verified

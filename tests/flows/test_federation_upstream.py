@@ -93,11 +93,17 @@ def test_an_unverified_upstream_email_is_not_trusted(corp):
 
 
 def test_an_unverified_upstream_email_never_reaches_an_existing_account(corp):
+    """No link page either: its owner could be tricked into linking a stranger (kiosk)."""
     make_user(corp.app, FED_EMAIL, USER_PASSWORD)
     corp.op.account["email_verified"] = False
-    _, page = sign_in_upstream(corp)
-    assert "already exists here" in page.text  # the owner must still prove it
+    browser = Browser()
+    _, page = sign_in_upstream(corp, browser)
+    assert page.status_code == 400 and REFUSED in page.text
+    assert "has not verified your email address" in page.text
+    assert "already exists" not in page.text
+    password_sign_in(browser, corp.issuer, FED_EMAIL, USER_PASSWORD)
     assert identities(corp.app) == []
+    assert audited(corp.app, "federation_failed")
 
 
 def test_an_email_collision_links_once_the_owner_signs_in_on_the_link_page(corp):
