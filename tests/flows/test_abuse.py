@@ -154,3 +154,17 @@ def test_registering_a_taken_or_a_free_address_costs_the_same(app):
     difference = statistics.median(t - f for t, f in zip(taken, free, strict=True))
     baseline = statistics.median(free)
     assert abs(difference) <= 0.2 * baseline + 0.002, (statistics.median(taken), baseline)
+
+
+def test_store_increments_count_from_one_and_expire(app, settings):
+    store = app.extensions["idp.store"]
+    assert [store.incr("count-me", 60) for _ in range(3)] == [1, 2, 3]
+    if settings["redis_url"]:
+        import redis
+
+        client = redis.Redis.from_url(settings["redis_url"])
+        assert 0 < client.ttl(settings["redis_prefix"] + "count-me") <= 60  # never without TTL
+        client.close()
+    else:
+        clock.advance(61)
+        assert store.incr("count-me", 60) == 1
