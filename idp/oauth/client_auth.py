@@ -23,6 +23,7 @@ CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "priva
 ALL_AUTH_METHODS = [*CONFIDENTIAL_AUTH_METHODS, "none"]
 JWKS_URI_CACHE_SECONDS = 300
 JWKS_URI_TIMEOUT_SECONDS = 5
+ASYMMETRIC_KEY_TYPES = frozenset({"RSA", "EC", "OKP"})
 
 
 def client_secret_basic(query_client, request):
@@ -120,8 +121,11 @@ def _import_keys(document) -> KeySet:
         keys = KeySet.import_key_set(document)
     except (JoseError, KeyError, TypeError, ValueError) as exc:
         raise InvalidClientError(description="The client's key set is not usable.") from exc
+    # A key set is public: an `oct` key in it would let anyone sign (RFC 7523 §2.2 wants the
+    # client's private key), so only asymmetric keys verify assertions.
+    keys = KeySet([key for key in keys.keys if key.key_type in ASYMMETRIC_KEY_TYPES])
     if not keys.keys:
-        raise InvalidClientError(description="The client's key set is empty.")
+        raise InvalidClientError(description="The client's key set has no usable public key.")
     return keys
 
 

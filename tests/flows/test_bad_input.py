@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ..conftest import REDIRECT_URI, USER_EMAIL, make_client
+from ..conftest import REDIRECT_URI, TEST_ISSUER, USER_EMAIL, make_client
 from ..helpers import AuthorizationRequest, csrf_token
 from .test_admin_api import admin, admin_service  # noqa: F401 - fixtures
 from .test_client_credentials import ASSERTION_TYPE, _assertion
@@ -231,3 +231,45 @@ def test_unsupported_methods_are_405_with_an_allow_header(client, admin):  # noq
         assert response.status_code == 405
         assert response.headers.get("Allow"), (method, path)
         assert response.is_json
+
+
+
+def test_a_symmetric_key_served_at_jwks_uri_cannot_sign_assertions(app, client, jwks_server):
+    """A key set is public: an `oct` key served at a jwks_uri would let anyone who reads it
+    sign an HS256 assertion, so private_key_jwt accepts asymmetric keys only (RFC 7523 §2.2)."""
+    import secrets
+    import time
+
+    from joserfc import jwt
+    from joserfc.jwk import KeySet, OctKey
+
+    shared = OctKey.generate_key(256, parameters={"kid": "shared"}, private=True)
+    jwks_server["body"] = json.dumps(KeySet([shared]).as_dict(private=True)).encode()
+    registered = make_client(
+        app,
+        "Signer",
+        [],
+        grant_types=["client_credentials"],
+        scope="reports",
+        auth_method="private_key_jwt",
+        jwks_uri=jwks_server["uri"],
+    )
+    now = int(time.time())
+    claims = {
+        "iss": registered.client_id,
+        "sub": registered.client_id,
+        "aud": f"{TEST_ISSUER}/token",
+        "iat": now,
+        "exp": now + 60,
+        "jti": secrets.token_urlsafe(12),
+    }
+    response = client.post(
+        "/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": registered.client_id,
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": jwt.encode({"alg": "HS256", "kid": "shared"}, claims, shared),
+        },
+    )
+    assert_api_refusal(response, response.status_code, "invalid_client")
