@@ -66,7 +66,9 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         ping_idle_connections(db.engine)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     csrf.init_app(app)
-    app.extensions["idp.store"] = create_store(settings.redis_url, settings.redis_prefix)
+    app.extensions["idp.store"] = create_store(
+        settings.redis_url, settings.redis_prefix, settings.redis_timeout
+    )
     app.extensions["idp.keys"] = KeyRing(settings.keys_dir)
     client_cache.init_app(app)
     outbound.init_app(app)

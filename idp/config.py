@@ -125,6 +125,8 @@ class Config:
     database_url: str = ""  # DATABASE_URL; empty means SQLite under instance/
     redis_url: str = ""  # REDIS_URL; empty means the in-process store
     redis_prefix: str = "idp:"
+    # Seconds to connect to and hear from Redis: a hung Redis costs a request this, not more.
+    redis_timeout: float = 0.5
     keys_dir: str = str(PROJECT_ROOT / "keys")
     access_token_ttl: int = ACCESS_TOKEN_TTL_SECONDS
     id_token_ttl: int = ID_TOKEN_TTL_SECONDS
@@ -198,6 +200,7 @@ class Config:
 _ENV_NAMES = {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL", "env": "IDP_ENV"}
 _INT_FIELDS = {f.name for f in fields(Config) if f.type == "int"}
 _BOOL_FIELDS = {f.name for f in fields(Config) if f.type == "bool"}
+_FLOAT_FIELDS = {f.name for f in fields(Config) if f.type == "float"}
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _MAY_BE_ZERO = {
@@ -237,6 +240,11 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
             if raw.lower() not in _TRUE + _FALSE:
                 raise ConfigError(f"{env_name} must be true or false, got {raw!r}")
             values[f.name] = raw.lower() in _TRUE
+        elif f.name in _FLOAT_FIELDS:
+            try:
+                values[f.name] = float(raw)
+            except ValueError:
+                raise ConfigError(f"{env_name} must be a number of seconds, got {raw!r}") from None
         elif f.name in _INT_FIELDS:
             try:
                 values[f.name] = int(raw)
@@ -266,6 +274,9 @@ def validate(config: Config) -> None:
     for name in _INT_FIELDS:
         if getattr(config, name) < (0 if name in _MAY_BE_ZERO else 1):
             raise ConfigError(f"IDP_{name.upper()} must be positive")
+    for name in _FLOAT_FIELDS:
+        if not 0 < getattr(config, name) <= 60:
+            raise ConfigError(f"IDP_{name.upper()} must be between 0 and 60 seconds")
     if not config.issuer.startswith(("http://", "https://")):
         raise ConfigError(f"IDP_ISSUER must be an http(s) URL, got {config.issuer!r}")
     if config.production:
@@ -282,6 +293,13 @@ def validate(config: Config) -> None:
         if not config.smtp_url:
             raise ConfigError(
                 "IDP_SMTP_URL must be set in production (mail would stay in the outbox)"
+            )
+        if not config.redis_url:
+            # The in-process store is per worker: sign-ins parked by one are unknown to the
+            # others, and each would count rate limits on its own.
+            raise ConfigError(
+                "REDIS_URL must be set in production (the in-process store serves one "
+                "process only)"
             )
     if config.dynamic_registration and len(config.registration_initial_token) < 32:
         raise ConfigError(

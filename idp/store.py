@@ -17,8 +17,13 @@ class StoreUnavailable(Exception):
 
 
 class Store(Protocol):
+    # False for the in-process store: another process (a worker, the CLI) never sees its keys.
+    shared: bool
+
     def put(self, key: str, value: str, ttl_seconds: int) -> None: ...
     def get(self, key: str) -> str | None: ...
+    def get_many(self, keys: list[str]) -> list[str | None]: ...
+    def put_many(self, items: list[tuple[str, str, int]]) -> None: ...
     def take(self, key: str) -> str | None: ...
     def add(self, key: str, value: str, ttl_seconds: int) -> bool: ...
     def delete(self, key: str) -> None: ...
@@ -28,6 +33,8 @@ class Store(Protocol):
 
 class MemoryStore:
     """A per-process store for the embedded default (one process, no services)."""
+
+    shared = False
 
     def __init__(self) -> None:
         self._items: dict[str, tuple[str, float]] = {}
@@ -52,6 +59,14 @@ class MemoryStore:
     def get(self, key: str) -> str | None:
         with self._lock:
             return self._live(key)
+
+    def get_many(self, keys: list[str]) -> list[str | None]:
+        with self._lock:
+            return [self._live(key) for key in keys]
+
+    def put_many(self, items: list[tuple[str, str, int]]) -> None:
+        for key, value, ttl_seconds in items:
+            self.put(key, value, ttl_seconds)
 
     def take(self, key: str) -> str | None:
         with self._lock:
@@ -93,10 +108,12 @@ class MemoryStore:
 class RedisStore:
     """Keys live under a prefix, each with a TTL."""
 
-    def __init__(self, url: str, prefix: str) -> None:
+    shared = True
+
+    def __init__(self, url: str, prefix: str, timeout_seconds: float = 0.5) -> None:
         import redis
 
-        self._redis = redis_client(url)
+        self._redis = redis_client(url, timeout_seconds)
         self._prefix = prefix
         self._errors = (redis.RedisError, OSError)
 
@@ -115,6 +132,20 @@ class RedisStore:
     def get(self, key: str) -> str | None:
         value = self._call("get", self._k(key))
         return value.decode() if value is not None else None
+
+    def get_many(self, keys: list[str]) -> list[str | None]:
+        values = self._call("mget", [self._k(key) for key in keys])
+        return [value.decode() if value is not None else None for value in values]
+
+    def put_many(self, items: list[tuple[str, str, int]]) -> None:
+        """All or nothing (MULTI/EXEC): a restart in the middle cannot keep half of them."""
+        pipeline = self._redis.pipeline(transaction=True)
+        for key, value, ttl_seconds in items:
+            pipeline.set(self._k(key), value, ttl_seconds)
+        try:
+            pipeline.execute()
+        except self._errors as exc:
+            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
 
     def take(self, key: str) -> str | None:
         value = self._call("getdel", self._k(key))
@@ -152,10 +183,13 @@ class RedisStore:
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
 
 
-TIMEOUTS = {"socket_timeout": 2, "socket_connect_timeout": 2}
+def timeouts(seconds: float) -> dict[str, float]:
+    """Connect and read timeouts for every Redis client (IDP_REDIS_TIMEOUT): without them a
+    hung Redis holds every request that touches it, and with it every worker."""
+    return {"socket_timeout": seconds, "socket_connect_timeout": seconds}
 
 
-def redis_client(url: str):
+def redis_client(url: str, timeout_seconds: float = 0.5):
     """A client for any REDIS_URL form (the same schemes Flask-Limiter's storage accepts):
 
     - `redis://[:password@]host:port/db`, `rediss://…` (TLS), `unix:///path?db=0`
@@ -168,6 +202,7 @@ def redis_client(url: str):
     from redis.cluster import ClusterNode, RedisCluster
     from redis.sentinel import Sentinel
 
+    limits = timeouts(timeout_seconds)
     parts = urlsplit(url)
     if parts.scheme in ("redis+sentinel", "rediss+sentinel"):
         hosts = [_host_port(h, 26379) for h in parts.netloc.rpartition("@")[2].split(",")]
@@ -176,11 +211,11 @@ def redis_client(url: str):
             raise ValueError("redis+sentinel:// URLs name the service: …/service_name[/db]")
         sentinel = Sentinel(
             hosts,
-            sentinel_kwargs={"password": parts.password, **TIMEOUTS},
+            sentinel_kwargs={"password": parts.password, **limits},
             password=parts.password,
             db=int(path[1]) if len(path) > 1 else 0,
             ssl=parts.scheme.startswith("rediss"),
-            **TIMEOUTS,
+            **limits,
         )
         return sentinel.master_for(path[0])
     if parts.scheme in ("redis+cluster", "rediss+cluster"):
@@ -191,9 +226,9 @@ def redis_client(url: str):
             startup_nodes=nodes,
             password=parts.password,
             ssl=parts.scheme.startswith("rediss"),
-            **TIMEOUTS,
+            **limits,
         )
-    return redis.Redis.from_url(url, **TIMEOUTS)
+    return redis.Redis.from_url(url, **limits)
 
 
 def _host_port(text: str, default_port: int) -> tuple[str, int]:
@@ -201,8 +236,8 @@ def _host_port(text: str, default_port: int) -> tuple[str, int]:
     return host, int(port or default_port)
 
 
-def create_store(redis_url: str, prefix: str) -> Store:
+def create_store(redis_url: str, prefix: str, timeout_seconds: float = 0.5) -> Store:
     """Return a Redis store when a URL is configured, else the in-process one."""
     if redis_url:
-        return RedisStore(redis_url, prefix)
+        return RedisStore(redis_url, prefix, timeout_seconds)
     return MemoryStore()

@@ -7,6 +7,7 @@ from .browser_session import BrowserSession
 from .client import Client, hash_client_secret
 from .consent import Consent
 from .federated_identity import FederatedIdentity
+from .revocation import RevokedAccessToken
 from .role import Role
 from .token import RefreshToken
 from .user import BUILT_IN_ROLES, User
@@ -22,6 +23,7 @@ __all__ = [
     "FederatedIdentity",
     "RecoveryCode",
     "RefreshToken",
+    "RevokedAccessToken",
     "Role",
     "User",
     "hash_client_secret",

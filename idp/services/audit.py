@@ -12,6 +12,7 @@ from ..extensions import db
 from ..models import AuditEvent
 from ..models.base import utcnow
 from ..observability import count_event
+from .on_commit import on_commit
 
 log = logging.getLogger("idp.security")
 
@@ -75,8 +76,9 @@ def record(
     """Stage an audit event in the current transaction; the use case commits it.
 
     `batched` is for routine, high-volume events (client_credentials tokens, refresh
-    rotations): the row goes to the process's audit queue, written within
-    IDP_AUDIT_BATCH_SECONDS, instead of costing the request a write of its own.
+    rotations): once the transaction commits, the row goes to the process's audit queue,
+    written within IDP_AUDIT_BATCH_SECONDS, instead of costing the request a write of its
+    own.
     """
     assert event_type in EVENT_TYPES, f"unregistered audit event {event_type!r}"
     ip = user_agent = ""
@@ -93,11 +95,22 @@ def record(
         "details": details,
     }
     queue = current_app.extensions.get("idp.audit_queue") if batched else None
-    if queue is not None:
-        queue.add(row)
-    else:
+    if queue is None:
         db.session.execute(_INSERT, row)
-    count_event(event_type, details)
+        _announce(row)
+        return
+
+    def enqueue() -> None:
+        # Only once the change it records was committed: a failed commit leaves no row.
+        queue.add(row)
+        _announce(row)
+
+    on_commit(enqueue)
+
+
+def _announce(row: dict[str, Any]) -> None:
+    event_type, user_id, client_id = row["event_type"], row["user_id"], row["client_id"]
+    count_event(event_type, row["details"])
     log.info(
         event_type,
         extra={"event": event_type, "user_id": str(user_id or ""), "client_id": client_id or ""},

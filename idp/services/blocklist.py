@@ -1,25 +1,128 @@
-"""Revoked access tokens, by `jti`, kept in the short-lived store until they expire."""
+"""Revoked access tokens, by `jti`: recorded in the database, cached in the short-lived store.
+
+The database is the record (revoked_access_tokens); Redis only caches it, so a Redis that
+restarts empty, or is down, never turns a revoked token active again:
+
+- `block` stages the row in the caller's transaction; the cache entry is written after the
+  commit (services.on_commit), so a Redis outage cannot stop or undo a revocation.
+- The cache holds a "complete" marker, written in the same MULTI as a full rebuild from the
+  database. `is_blocked` reads the entry and the marker in one round trip: an entry means
+  revoked; no entry but the marker means not revoked; no marker (Redis restarted, or lost
+  keys) means ask the database, and rebuild the cache. Redis unreachable: ask the database.
+- The marker expires after REBUILD_EVERY_SECONDS, so a cache write that failed after a commit
+  is repaired by the next rebuild at the latest; this process also retries it sooner.
+- The in-process store (embedded default) is never trusted as complete: other processes
+  (the CLI) revoke too, so the database answers.
+"""
 
 from __future__ import annotations
 
+import logging
 import math
-from datetime import datetime
+import threading
+from datetime import UTC, datetime
 
 from flask import current_app
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .. import clock
+from ..extensions import db
+from ..models import RevokedAccessToken
+from ..store import StoreUnavailable
+from .on_commit import on_commit
+
+log = logging.getLogger("idp")
 
 KEY_PREFIX = "bl:"
+COMPLETE_KEY = "bl-complete"
+REBUILD_LOCK_KEY = "bl-rebuilding"
+REBUILD_EVERY_SECONDS = 600
+REBUILD_LOCK_SECONDS = 30
+MAX_UNSYNCED = 10_000
+
+_unsynced: list[tuple[str, float]] = []  # committed, but not in the cache yet (this process)
+_unsynced_lock = threading.Lock()
 
 
 def block(jti: str, expires_at: datetime | float) -> None:
-    """Refuse this access token for the rest of its lifetime."""
+    """Refuse this access token for the rest of its lifetime; the caller commits."""
     exp = expires_at.timestamp() if isinstance(expires_at, datetime) else float(expires_at)
-    ttl = math.ceil(exp - clock.now())
-    if ttl > 0:
-        current_app.extensions["idp.store"].put(KEY_PREFIX + jti, "1", ttl)
+    if exp <= clock.now():
+        return
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    db.session.execute(
+        insert(RevokedAccessToken)
+        .values(jti=jti, expires_at=datetime.fromtimestamp(exp, UTC))
+        .on_conflict_do_nothing()
+    )
+    store = current_app.extensions["idp.store"]
+    on_commit(lambda: _cache(store, [(jti, exp)]))
 
 
 def is_blocked(jti: str) -> bool:
-    """True when revoked; raises StoreUnavailable so callers fail closed."""
-    return current_app.extensions["idp.store"].get(KEY_PREFIX + jti) is not None
+    """True when revoked. Raises only when neither the cache nor the database can answer."""
+    store = current_app.extensions["idp.store"]
+    if not store.shared:
+        return _recorded(jti)
+    if _unsynced:
+        _cache(store, [])
+    try:
+        entry, complete = store.get_many([KEY_PREFIX + jti, COMPLETE_KEY])
+    except StoreUnavailable as exc:
+        log.warning("revocation cache unavailable, asking the database: %s", exc)
+        return _recorded(jti)
+    if entry is not None:
+        return True
+    if complete is not None:
+        return False
+    revoked = _recorded(jti)
+    rebuild_cache(store)
+    return revoked
+
+
+def rebuild_cache(store) -> None:
+    """Copy every unexpired revocation into the cache, then mark it complete (one MULTI)."""
+    try:
+        if not store.add(REBUILD_LOCK_KEY, "1", REBUILD_LOCK_SECONDS):
+            return  # another worker is rebuilding; until then the database answers
+        now = clock.now()
+        rows = db.session.execute(
+            db.select(RevokedAccessToken.jti, RevokedAccessToken.expires_at).where(
+                RevokedAccessToken.expires_at > datetime.fromtimestamp(now, UTC)
+            )
+        ).all()
+        items = [(KEY_PREFIX + jti, "1", _ttl(exp.timestamp(), now)) for jti, exp in rows]
+        store.put_many([*items, (COMPLETE_KEY, "1", REBUILD_EVERY_SECONDS)])
+        store.delete(REBUILD_LOCK_KEY)
+        log.info("revocation cache rebuilt from the database (%d entries)", len(items))
+    except StoreUnavailable as exc:
+        log.warning("revocation cache not rebuilt: %s", exc)
+
+
+def _recorded(jti: str) -> bool:
+    row = db.session.execute(
+        db.select(RevokedAccessToken.expires_at).where(RevokedAccessToken.jti == jti)
+    ).first()
+    return row is not None
+
+
+def _ttl(exp: float, now: float) -> int:
+    return max(1, math.ceil(exp - now))
+
+
+def _cache(store, entries: list[tuple[str, float]]) -> None:
+    """Write committed revocations (and earlier failed ones) to the cache; never raises."""
+    with _unsynced_lock:
+        entries = [*_unsynced, *entries]
+        _unsynced.clear()
+    now = clock.now()
+    live = [(KEY_PREFIX + jti, "1", _ttl(exp, now)) for jti, exp in entries if exp > now]
+    if not live:
+        return
+    try:
+        store.put_many(live)
+    except StoreUnavailable as exc:
+        log.warning("revocation cache not updated yet (%d entries): %s", len(live), exc)
+        with _unsynced_lock:
+            _unsynced[:0] = [e for e in entries if e[1] > now][-MAX_UNSYNCED:]

@@ -139,9 +139,16 @@ def claim_refresh_token(
     }
     if db.session.get_bind().dialect.name == "postgresql":
         row = db.session.execute(_CLAIM_WITH_USER, parameters).one_or_none()
-        return (row[0], row[1]) if row is not None else None
-    token = db.session.scalars(_CLAIM, parameters).one_or_none()
-    return (token, None) if token is not None else None
+        claimed = (row[0], row[1]) if row is not None else None
+    else:
+        token = db.session.scalars(_CLAIM, parameters).one_or_none()
+        claimed = (token, None) if token is not None else None
+    if claimed is None:
+        # Nothing was written, but a claim that waited on a concurrent one keeps a lock on
+        # the row (PostgreSQL's re-check of an updated row): release it before reuse
+        # handling locks the family's rows in their order, or two requests deadlock.
+        db.session.rollback()
+    return claimed
 
 
 def stage_successor(presented: RefreshToken, token: dict) -> None:
@@ -177,8 +184,19 @@ def stage_successor(presented: RefreshToken, token: dict) -> None:
 
 
 def revoke_family(family_id: uuid.UUID) -> int:
-    """Revoke every token of the family and blocklist its still-valid access tokens."""
+    """Revoke every token of the family and blocklist its still-valid access tokens, in the
+    caller's transaction (the blocklist's cache follows the commit).
+
+    The family's rows are locked first, in id order: every revocation takes them in the
+    same order, so concurrent ones wait for each other instead of deadlocking.
+    """
     now = utcnow()
+    db.session.execute(
+        db.select(RefreshToken.id)
+        .where(RefreshToken.family_id == family_id)
+        .order_by(RefreshToken.id)
+        .with_for_update()
+    ).all()
     rows = db.session.execute(
         db.select(RefreshToken.access_jti, RefreshToken.access_expires_at).where(
             RefreshToken.family_id == family_id,

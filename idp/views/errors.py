@@ -7,6 +7,8 @@ import logging
 from authlib.integrations.flask_oauth2.errors import _HTTPException as AuthlibHTTPException
 from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from ..store import StoreUnavailable
@@ -43,6 +45,31 @@ def api_error(error: str, description: str, status: int):
     return response
 
 
+RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable(exc: Exception) -> bool:
+    """A lost or refused connection, a server shutting down or starting, a full pool, a
+    deadlock victim: worth retrying, not a bug (a constraint violation is a bug)."""
+    return isinstance(exc, OperationalError | InterfaceError | SQLAlchemyTimeoutError) or bool(
+        getattr(exc, "connection_invalidated", False)
+    )
+
+
+def unavailable():
+    """503 temporarily_unavailable with Retry-After: JSON at the API, a page in the browser."""
+    if wants_json():
+        response = api_error(
+            "temporarily_unavailable", "The service is briefly unavailable. Retry shortly.", 503
+        )
+    else:
+        response = make_response(
+            error_page("The service is briefly unavailable. Please try again shortly.", 503)
+        )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_failed(exc: CSRFError):
@@ -72,13 +99,17 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(StoreUnavailable)
     def store_down(exc: StoreUnavailable):
-        # Revocation state is unknown: refuse rather than answer "active" (fail closed).
+        # What the request needed from Redis is unknown: refuse rather than guess.
         log.error("short-lived store unavailable on %s: %s", request.path, exc)
-        if wants_json():
-            return api_error(
-                "temporarily_unavailable", "The server cannot check revocation right now.", 503
-            )
-        return error_page("The service is briefly unavailable. Please try again shortly.", 503)
+        return unavailable()
+
+    @app.errorhandler(DBAPIError)
+    @app.errorhandler(SQLAlchemyTimeoutError)
+    def database_error(exc: Exception):
+        if not database_unavailable(exc):
+            return unexpected(exc)
+        log.error("database unavailable on %s: %s", request.path, type(exc).__name__)
+        return unavailable()
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -16,6 +16,7 @@ from flask_limiter.util import get_remote_address
 
 from ..observability import count_rate_limited
 from ..services.throttle import email_digest
+from ..store import timeouts
 from . import context
 from .errors import error_page, wants_json
 
@@ -53,7 +54,10 @@ def init_app(app: Flask) -> Limiter:
         RATELIMIT_KEY_PREFIX=config.redis_prefix + "rl",
         # Retry-After is set on the 429 itself, not on every limited response.
         RATELIMIT_HEADERS_ENABLED=False,
-        # Redis down: keep limiting per process rather than failing every request.
+        # The same short timeouts as idp's store: a hung Redis must not hold the request.
+        RATELIMIT_STORAGE_OPTIONS=timeouts(config.redis_timeout) if config.redis_url else {},
+        # Redis down: keep limiting per process rather than failing every request (the
+        # README's operations section says what that loosens).
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
         RATELIMIT_SWALLOW_ERRORS=True,
     )

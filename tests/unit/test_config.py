@@ -38,6 +38,10 @@ def test_postgres_urls_use_psycopg2():
         ({"issuer": "https://id.example", "secret_key": "short"}, "IDP_SECRET_KEY"),
         ({"issuer": "http://id.example", "secret_key": STRONG_SECRET}, "https"),
         ({"issuer": "https://id.example", "secret_key": STRONG_SECRET}, "IDP_SMTP_URL"),
+        (
+            {"issuer": "https://id.example", "secret_key": STRONG_SECRET, "smtp_url": "smtps://m"},
+            "REDIS_URL must be set in production",
+        ),
     ],
 )
 def test_production_refuses_unsafe_settings(overrides, message):
@@ -55,6 +59,7 @@ def test_production_refuses_to_start_without_a_signing_key(tmp_path, settings):
                 "secret_key": STRONG_SECRET,
                 "keys_dir": str(tmp_path),
                 "smtp_url": "smtps://mail.example",
+                "redis_url": "redis://127.0.0.1:1/0",  # not contacted while building
             }
         )
 
@@ -110,7 +115,18 @@ def test_production_refuses_placeholders_and_short_keys(overrides, message):
         "issuer": "https://id.example",
         "secret_key": STRONG_SECRET,
         "smtp_url": "smtp://127.0.0.1:2525",
+        "redis_url": "redis://127.0.0.1:6379/0",
     }
     with pytest.raises(ConfigError, match=message):
         load_config({**settings, **overrides})
     assert load_config({**settings, "totp_key": "t" * 32}).totp_key == "t" * 32
+
+
+def test_redis_timeout_is_a_short_configurable_number_of_seconds(monkeypatch):
+    assert load_config().redis_timeout == 0.5
+    monkeypatch.setenv("IDP_REDIS_TIMEOUT", "0.25")
+    assert load_config().redis_timeout == 0.25
+    for bad in ("soon", "0", "600"):
+        monkeypatch.setenv("IDP_REDIS_TIMEOUT", bad)
+        with pytest.raises(ConfigError, match="IDP_REDIS_TIMEOUT"):
+            load_config()
