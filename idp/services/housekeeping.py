@@ -8,7 +8,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ..extensions import db
-from ..models import AccountToken, AuditEvent, AuthorizationCode, BrowserSession, RefreshToken, User
+from ..models import (
+    AccountToken,
+    AuditEvent,
+    AuthorizationCode,
+    BrowserSession,
+    RefreshToken,
+    RevokedAccessToken,
+    User,
+)
 from ..models.base import utcnow
 
 GRACE = timedelta(days=1)  # keep a day for replay detection and investigation
@@ -35,6 +43,10 @@ def purge() -> dict[str, int]:
             db.delete(AccountToken).where(
                 (AccountToken.expires_at < cutoff) | (AccountToken.used_at < cutoff)
             )
+        ).rowcount,
+        # A revoked access token that expired fails verification on its own.
+        "revoked_access_tokens": db.session.execute(
+            db.delete(RevokedAccessToken).where(RevokedAccessToken.expires_at < utcnow())
         ).rowcount,
         "audit_events_pseudonymised": db.session.execute(
             db.update(AuditEvent)

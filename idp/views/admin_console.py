@@ -164,18 +164,52 @@ def client_create():
             scope=form.get("scope") or clients.DEFAULT_SCOPE,
             first_party=form.get("first_party") == "on",
             require_mfa=form.get("require_mfa") == "on",
+            refresh_retry_window=_retry_window(form.get("refresh_retry_window", "")),
         )
     except clients.ClientError as exc:
         return client_list(error=str(exc), status=400)
     return client_list(created=clients.describe(client, secret), status=201)
 
 
+def _retry_window(value: str) -> int | None:
+    """The form's seconds; empty means the server's IDP_REFRESH_RETRY_WINDOW applies."""
+    if not value.strip():
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise clients.ClientError("the refresh retry window is a whole number of seconds") from None
+
+
 @bp.get("/clients/<client_id>")
-def client_show(client_id: str):
+def client_show(client_id: str, error: str | None = None, status: int = 200):
     client = clients.find_client(client_id)
     if client is None:
         abort(404)
-    return _page("client.html", client=client, metadata=clients.describe(client))
+    return _page(
+        "client.html",
+        status,
+        client=client,
+        metadata=clients.describe(client),
+        retry_window=client.client_metadata.get("refresh_retry_window"),
+        default_retry_window=current_app.config["IDP"].refresh_retry_window,
+        error=error,
+    )
+
+
+@bp.post("/clients/<client_id>/refresh-retry-window")
+def client_retry_window(client_id: str):
+    client = clients.find_client(client_id)
+    if client is None:
+        abort(404)
+    try:
+        seconds = _retry_window(request.form.get("refresh_retry_window", ""))
+        if seconds is None:
+            raise clients.ClientError("give a number of seconds (0 keeps rotation strict)")
+        clients.update_client(client, refresh_retry_window=seconds)
+    except clients.ClientError as exc:
+        return client_show(client_id, error=str(exc), status=400)
+    return redirect(url_for("admin_console.client_show", client_id=client_id), 303)
 
 
 @bp.post("/clients/<client_id>/delete")

@@ -234,3 +234,18 @@ def test_a_deleted_clients_admin_token_stops_working_at_once(app, client, admin_
     assert refused.status_code == 401
     assert refused.get_json()["error"] == "invalid_token"
     assert "WWW-Authenticate" in refused.headers
+
+
+def test_a_clients_refresh_retry_window_is_shown_and_set(admin):
+    created = admin(
+        "post",
+        "/clients",
+        json={"client_name": "Mobile", "redirect_uris": [REDIRECT_URI], "refresh_retry_window": 10},
+    )
+    assert created.status_code == 201
+    client_id = created.get_json()["client_id"]
+    assert admin("get", f"/clients/{client_id}").get_json()["refresh_retry_window"] == 10
+    patched = admin("patch", f"/clients/{client_id}", json={"refresh_retry_window": 0})
+    assert patched.get_json()["refresh_retry_window"] == 0
+    too_long = admin("patch", f"/clients/{client_id}", json={"refresh_retry_window": 3600})
+    assert too_long.status_code == 400

@@ -102,3 +102,33 @@ def test_mfa_can_be_made_mandatory_for_the_console(make_app):
     again = Browser(app.test_client())
     response = again.sign_in(ADMIN_EMAIL, USER_PASSWORD)
     assert response.headers["Location"].startswith("/login/mfa")
+
+
+def test_admin_sees_and_sets_a_clients_refresh_retry_window(make_app):
+    app = make_app(refresh_retry_window=5)
+    browser = admin_browser(app)
+    created = browser.submit(
+        browser.get("/admin/clients"),
+        "/admin/clients",
+        {"name": "Tabs", "redirect_uris": "https://tabs.example.org/cb", "scope": "openid"},
+    )
+    client_id = re.search(r'"client_id": "([^"]+)"', created.get_data(as_text=True)).group(1)
+    page = browser.get(f"/admin/clients/{client_id}")
+    assert "Now: 5 s (the server's default)" in page.get_data(as_text=True)
+    action = f"/admin/clients/{client_id}/refresh-retry-window"
+    assert browser.submit(page, action, {"refresh_retry_window": "10"}).status_code == 303
+    assert "Now: 10 s (this client)" in browser.get(action.rsplit("/", 1)[0]).get_data(
+        as_text=True
+    )
+    for bad in ("61", "soon", ""):
+        assert browser.submit(page, action, {"refresh_retry_window": bad}).status_code == 400
+    strict = browser.submit(
+        browser.get("/admin/clients"),
+        "/admin/clients",
+        {
+            "name": "Strict",
+            "redirect_uris": "https://strict.example.org/cb",
+            "refresh_retry_window": "0",
+        },
+    )
+    assert '"refresh_retry_window": 0' in strict.get_data(as_text=True)

@@ -175,3 +175,27 @@ def test_revocation_checks_ask_the_database_when_redis_is_down(make_app, setting
 
     assert check(revoked["access_token"]) == (False, 401)
     assert check(live["access_token"]) == (True, 200)
+
+
+def test_revocation_records_are_kept_until_the_token_expires_then_purged(
+    app, browser, client, confidential_client, user
+):
+    from idp.extensions import db
+    from idp.models import RevokedAccessToken
+    from idp.services import housekeeping
+
+    tokens = login_tokens(browser, client, confidential_client)
+    assert revoke(client, confidential_client, tokens["access_token"]).status_code == 200
+
+    def recorded():
+        with app.app_context():
+            return db.session.scalar(db.select(db.func.count()).select_from(RevokedAccessToken))
+
+    assert recorded() == 1
+    with app.app_context():
+        assert housekeeping.purge()["revoked_access_tokens"] == 0
+    assert introspect(client, confidential_client, tokens["access_token"]) == {"active": False}
+    clock.advance(15 * 60 + 1)
+    with app.app_context():
+        assert housekeeping.purge()["revoked_access_tokens"] == 1
+    assert recorded() == 0
