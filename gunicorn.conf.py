@@ -13,6 +13,12 @@ os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="idp-m
 bind = os.environ.get("IDP_BIND", "0.0.0.0:8000")
 # Signing tokens is CPU work: one worker per core, plus one to cover I/O waits.
 workers = int(os.environ.get("IDP_WORKERS", multiprocessing.cpu_count() + 1))
+if workers > 1 and not os.environ.get("REDIS_URL"):
+    # The in-process store is per worker: a sign-in parked by one is unknown to the others.
+    raise SystemExit(
+        f"idp: {workers} workers need REDIS_URL (the in-process store serves one process); "
+        "set REDIS_URL or IDP_WORKERS=1"
+    )
 worker_class = os.environ.get("IDP_WORKER_CLASS", "sync")
 threads = int(os.environ.get("IDP_THREADS", "1"))
 timeout = int(os.environ.get("IDP_TIMEOUT", "30"))

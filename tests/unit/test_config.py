@@ -130,3 +130,23 @@ def test_redis_timeout_is_a_short_configurable_number_of_seconds(monkeypatch):
         monkeypatch.setenv("IDP_REDIS_TIMEOUT", bad)
         with pytest.raises(ConfigError, match="IDP_REDIS_TIMEOUT"):
             load_config()
+
+
+def test_gunicorn_refuses_several_workers_without_redis_in_one_line():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--check-config"]
+    result = subprocess.run(
+        [*command, "wsgi:app"], cwd=root, env={**env, "IDP_WORKERS": "3"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "idp: 3 workers need REDIS_URL (the in-process store serves one process); "
+        "set REDIS_URL or IDP_WORKERS=1"
+    ]
