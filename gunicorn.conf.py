@@ -13,12 +13,6 @@ os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="idp-m
 bind = os.environ.get("IDP_BIND", "0.0.0.0:8000")
 # Signing tokens is CPU work: one worker per core, plus one to cover I/O waits.
 workers = int(os.environ.get("IDP_WORKERS", multiprocessing.cpu_count() + 1))
-if workers > 1 and not os.environ.get("REDIS_URL"):
-    # The in-process store is per worker: a sign-in parked by one is unknown to the others.
-    raise SystemExit(
-        f"idp: {workers} workers need REDIS_URL (the in-process store serves one process); "
-        "set REDIS_URL or IDP_WORKERS=1"
-    )
 worker_class = os.environ.get("IDP_WORKER_CLASS", "sync")
 threads = int(os.environ.get("IDP_THREADS", "1"))
 timeout = int(os.environ.get("IDP_TIMEOUT", "30"))
@@ -42,6 +36,17 @@ access_log_format = (
 )
 errorlog = "-"
 loglevel = os.environ.get("IDP_LOG_LEVEL", "info").lower()
+
+
+def on_starting(server):
+    """Refuse several workers on the in-process store: a sign-in parked by one worker would
+    be unknown to the others. Here, not above: --workers on the command line counts too."""
+    count = server.cfg.workers
+    if count > 1 and not os.environ.get("REDIS_URL"):
+        raise SystemExit(
+            f"idp: {count} workers need REDIS_URL (the in-process store serves one process); "
+            "set REDIS_URL or IDP_WORKERS=1"
+        )
 
 
 def child_exit(server, worker):

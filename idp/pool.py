@@ -29,7 +29,7 @@ _RETURNED_AT = "idp.returned_at"
 def closed_by_server(dbapi_connection) -> bool:
     """True when the idle connection's socket has something to read (EOF or a goodbye)."""
     fileno = getattr(dbapi_connection, "fileno", None)
-    if fileno is None:  # SQLite: no socket
+    if fileno is None or not hasattr(select, "poll"):  # SQLite: no socket; Windows: no poll
         return False
     try:
         poller = select.poll()

@@ -193,7 +193,7 @@ def revoke_family(family_id: uuid.UUID) -> int:
     now = utcnow()
     db.session.execute(
         db.select(RefreshToken.id)
-        .where(RefreshToken.family_id == family_id)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .order_by(RefreshToken.id)
         .with_for_update()
     ).all()
