@@ -155,7 +155,10 @@ def readyz():
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         checks["database"] = type(exc).__name__
     try:
+        from .services import blocklist  # services import this module: import when called
+
         current_app.extensions["idp.store"].ping()
+        blocklist.ensure_cache()
         checks["store"] = "ok"
     except Exception as exc:  # noqa: BLE001
         checks["store"] = type(exc).__name__

@@ -81,6 +81,15 @@ def is_blocked(jti: str) -> bool:
     return revoked
 
 
+def ensure_cache() -> None:
+    """Rebuild the cache if Redis lost it; /readyz calls this, so services that read the
+    cache directly (idp.verifier's RedisBlocklist) see it complete again within a probe
+    interval of a Redis restart. Raises StoreUnavailable when Redis cannot answer."""
+    store = current_app.extensions["idp.store"]
+    if store.shared and store.get(COMPLETE_KEY) is None:
+        rebuild_cache(store)
+
+
 def rebuild_cache(store) -> None:
     """Copy every unexpired revocation into the cache, then mark it complete (one MULTI)."""
     try:

@@ -148,3 +148,28 @@ def test_rate_limits_hold_per_worker_while_redis_is_down(make_fault_app, redis_s
         post(app, "/token", machine, grant_type="client_credentials").status_code for _ in range(4)
     ]
     assert statuses == [200, 200, 200, 429]
+
+
+def test_readiness_probe_rebuilds_the_revocation_cache_after_a_redis_restart(
+    fault_app, fault_user, redis_server
+):
+    """Services that read the cache directly (idp.verifier's RedisBlocklist) see revoked
+    tokens again once a probe ran, without waiting for idp's own next check."""
+    from types import SimpleNamespace
+
+    from idp.services.tokens import access_token_claims
+    from idp.verifier import RedisBlocklist
+
+    registered = register(fault_app)
+    tokens = sign_in_tokens(fault_app, registered, fault_user[1])
+    assert post(fault_app, "/revoke", registered, token=tokens["access_token"]).status_code == 200
+    verified = SimpleNamespace(jti=access_token_claims(tokens["access_token"])["jti"])
+    blocklist = RedisBlocklist(redis_server.url, prefix=fault_app.config["IDP"].redis_prefix)
+    try:
+        assert blocklist.is_revoked(tokens["access_token"], verified) is True
+        redis_server.restart()
+        assert blocklist.is_revoked(tokens["access_token"], verified) is False  # the gap
+        assert fault_app.test_client().get("/readyz").status_code == 200
+        assert blocklist.is_revoked(tokens["access_token"], verified) is True
+    finally:
+        blocklist.close()
