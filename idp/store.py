@@ -115,7 +115,10 @@ class RedisStore:
 
         self._redis = redis_client(url, timeout_seconds)
         self._prefix = prefix
-        self._errors = (redis.RedisError, OSError)
+        # RedisClusterException is not a RedisError (cross-slot commands, no node reachable).
+        self._errors = (redis.RedisError, redis.exceptions.RedisClusterException, OSError)
+        # A cluster spreads keys over slots: MGET of several keys is refused there.
+        self._mget = "mget_nonatomic" if hasattr(self._redis, "mget_nonatomic") else "mget"
 
     def _k(self, key: str) -> str:
         return self._prefix + key
@@ -134,12 +137,14 @@ class RedisStore:
         return value.decode() if value is not None else None
 
     def get_many(self, keys: list[str]) -> list[str | None]:
-        values = self._call("mget", [self._k(key) for key in keys])
+        values = self._call(self._mget, [self._k(key) for key in keys])
         return [value.decode() if value is not None else None for value in values]
 
     def put_many(self, items: list[tuple[str, str, int]]) -> None:
-        """All or nothing (MULTI/EXEC): a restart in the middle cannot keep half of them."""
-        pipeline = self._redis.pipeline(transaction=True)
+        """In order, in one round trip per node: on one connection, if the last item reached
+        a Redis, every earlier one reached that same Redis (a restart breaks the connection).
+        Not MULTI: a cluster refuses transactions across slots."""
+        pipeline = self._redis.pipeline(transaction=False)
         for key, value, ttl_seconds in items:
             pipeline.set(self._k(key), value, ttl_seconds)
         try:

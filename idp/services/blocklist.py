@@ -5,7 +5,7 @@ restarts empty, or is down, never turns a revoked token active again:
 
 - `block` stages the row in the caller's transaction; the cache entry is written after the
   commit (services.on_commit), so a Redis outage cannot stop or undo a revocation.
-- The cache holds a "complete" marker, written in the same MULTI as a full rebuild from the
+- The cache holds a "complete" marker, written last, after a full rebuild from the
   database. `is_blocked` reads the entry and the marker in one round trip: an entry means
   revoked; no entry but the marker means not revoked; no marker (Redis restarted, or lost
   keys) means ask the database, and rebuild the cache. Redis unreachable: ask the database.
@@ -91,7 +91,7 @@ def ensure_cache() -> None:
 
 
 def rebuild_cache(store) -> None:
-    """Copy every unexpired revocation into the cache, then mark it complete (one MULTI)."""
+    """Copy every unexpired revocation into the cache, the "complete" marker last."""
     try:
         if not store.add(REBUILD_LOCK_KEY, "1", REBUILD_LOCK_SECONDS):
             return  # another worker is rebuilding; until then the database answers
