@@ -9,8 +9,9 @@ restarts empty, or is down, never turns a revoked token active again:
   database. `is_blocked` reads the entry and the marker in one round trip: an entry means
   revoked; no entry but the marker means not revoked; no marker (Redis restarted, or lost
   keys) means ask the database, and rebuild the cache. Redis unreachable: ask the database.
-- The marker expires after REBUILD_EVERY_SECONDS, so a cache write that failed after a commit
-  is repaired by the next rebuild at the latest; this process also retries it sooner.
+- A cache write that failed after a commit is retried by this process at its next check
+  (and /readyz); the marker expires after REBUILD_EVERY_SECONDS, so the next rebuild
+  repairs it at the latest, whatever happens to this process.
 - The in-process store (embedded default) is never trusted as complete: other processes
   (the CLI) revoke too, so the database answers.
 """
@@ -37,7 +38,7 @@ log = logging.getLogger("idp")
 KEY_PREFIX = "bl:"
 COMPLETE_KEY = "bl-complete"
 REBUILD_LOCK_KEY = "bl-rebuilding"
-REBUILD_EVERY_SECONDS = 600
+REBUILD_EVERY_SECONDS = 120
 REBUILD_LOCK_SECONDS = 30
 MAX_UNSYNCED = 10_000
 
@@ -86,7 +87,11 @@ def ensure_cache() -> None:
     cache directly (idp.verifier's RedisBlocklist) see it complete again within a probe
     interval of a Redis restart. Raises StoreUnavailable when Redis cannot answer."""
     store = current_app.extensions["idp.store"]
-    if store.shared and store.get(COMPLETE_KEY) is None:
+    if not store.shared:
+        return
+    if _unsynced:
+        _cache(store, [])
+    if store.get(COMPLETE_KEY) is None:
         rebuild_cache(store)
 
 

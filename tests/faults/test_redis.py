@@ -173,3 +173,35 @@ def test_readiness_probe_rebuilds_the_revocation_cache_after_a_redis_restart(
         assert blocklist.is_revoked(tokens["access_token"], verified) is True
     finally:
         blocklist.close()
+
+
+def test_a_revocation_the_cache_refused_reaches_it_afterwards(fault_app, fault_user, redis_server):
+    """Redis kept its data (and its "complete" marker) but refused a revocation's write (here:
+    out of memory): the write is retried, so neither idp nor a service reading the cache
+    serves the token."""
+    from types import SimpleNamespace
+
+    import redis
+
+    from idp.services.tokens import access_token_claims
+    from idp.verifier import RedisBlocklist
+
+    registered = register(fault_app)
+    tokens = sign_in_tokens(fault_app, registered, fault_user[1])
+    assert fault_app.test_client().get("/readyz").status_code == 200  # the cache is complete
+    admin = redis.Redis.from_url(redis_server.url)
+    admin.config_set("maxmemory", "1")  # every write now fails: OOM, noeviction
+    try:
+        revoked = post(fault_app, "/revoke", registered, token=tokens["access_token"])
+        assert revoked.status_code == 200  # recorded in Postgres
+    finally:
+        admin.config_set("maxmemory", "0")
+        admin.close()
+    answer = post(fault_app, "/introspect", registered, token=tokens["access_token"])
+    assert answer.get_json() == {"active": False}
+    verified = SimpleNamespace(jti=access_token_claims(tokens["access_token"])["jti"])
+    blocklist = RedisBlocklist(redis_server.url, prefix=fault_app.config["IDP"].redis_prefix)
+    try:
+        assert blocklist.is_revoked(tokens["access_token"], verified) is True
+    finally:
+        blocklist.close()
