@@ -9,15 +9,16 @@ restarts empty, or is down, never turns a revoked token active again:
   database. `is_blocked` reads the entry and the marker in one round trip: an entry means
   revoked; no entry but the marker means not revoked; no marker (Redis restarted, or lost
   keys) means ask the database, and rebuild the cache. Redis unreachable: ask the database.
-- A cache write that failed after a commit is retried by this process at its next check
-  (and /readyz); the marker expires after REBUILD_EVERY_SECONDS, so the next rebuild
-  repairs it at the latest, whatever happens to this process.
+- A cache write that failed after a commit drops the marker if Redis lets it, and is
+  retried by this process at its next check (and /readyz); the marker expires after
+  REBUILD_EVERY_SECONDS, so the next rebuild repairs the cache at the latest.
 - The in-process store (embedded default) is never trusted as complete: other processes
   (the CLI) revoke too, so the database answers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -140,3 +141,7 @@ def _cache(store, entries: list[tuple[str, float]]) -> None:
         log.warning("revocation cache not updated yet (%d entries): %s", len(live), exc)
         with _unsynced_lock:
             _unsynced[:0] = [e for e in entries if e[1] > now][-MAX_UNSYNCED:]
+        # Other workers must not trust the cache meanwhile (Redis may refuse writes, e.g.
+        # out of memory, yet accept DEL): without the marker they ask the database.
+        with contextlib.suppress(StoreUnavailable):
+            store.delete(COMPLETE_KEY)

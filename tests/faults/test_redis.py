@@ -194,6 +194,8 @@ def test_a_revocation_the_cache_refused_reaches_it_afterwards(fault_app, fault_u
     try:
         revoked = post(fault_app, "/revoke", registered, token=tokens["access_token"])
         assert revoked.status_code == 200  # recorded in Postgres
+        # Until the write succeeds, the cache is not trusted (another worker asks Postgres).
+        assert admin.get(fault_app.config["IDP"].redis_prefix + "bl-complete") is None
     finally:
         admin.config_set("maxmemory", "0")
         admin.close()
