@@ -207,3 +207,29 @@ def test_a_revocation_the_cache_refused_reaches_it_afterwards(fault_app, fault_u
         assert blocklist.is_revoked(tokens["access_token"], verified) is True
     finally:
         blocklist.close()
+
+
+def test_an_api_request_that_needs_a_stopped_redis_gets_json_503_and_retry_after(
+    fault_app, fault_user, redis_server
+):
+    # A client with a retry window keeps each refresh response in Redis.
+    registered = register(fault_app, refresh_retry_window=10)
+    tokens = sign_in_tokens(fault_app, registered, fault_user[1])
+    redis_server.stop()
+    response, took = _timed(
+        lambda: post(
+            fault_app, "/token", registered, grant_type="refresh_token",
+            refresh_token=tokens["refresh_token"],
+        )  # fmt: skip
+    )
+    assert took < BUDGET_SECONDS
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "temporarily_unavailable"
+    assert int(response.headers["Retry-After"]) > 0
+    redis_server.start()
+    # Nothing was issued or spent: the same refresh token works once Redis is back.
+    again = post(
+        fault_app, "/token", registered, grant_type="refresh_token",
+        refresh_token=tokens["refresh_token"],
+    )  # fmt: skip
+    assert again.status_code == 200
