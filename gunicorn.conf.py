@@ -38,17 +38,6 @@ errorlog = "-"
 loglevel = os.environ.get("IDP_LOG_LEVEL", "info").lower()
 
 
-def on_starting(server):
-    """Refuse several workers on the in-process store: a sign-in parked by one worker would
-    be unknown to the others. Here, not above: --workers on the command line counts too."""
-    count = server.cfg.workers
-    if count > 1 and not os.environ.get("REDIS_URL"):
-        raise SystemExit(
-            f"idp: {count} workers need REDIS_URL (the in-process store serves one process); "
-            "set REDIS_URL or IDP_WORKERS=1"
-        )
-
-
 def child_exit(server, worker):
     """Drop a dead worker's live gauges from the merged metrics."""
     from prometheus_client import multiprocess
@@ -62,3 +51,11 @@ def on_starting(server):
     from idp.preflight import refuse_to_start
 
     refuse_to_start()
+    # Several workers on the in-process store: a sign-in parked by one worker would be
+    # unknown to the others. Checked here, so --workers on the command line counts too.
+    count = server.cfg.workers
+    if count > 1 and not os.environ.get("REDIS_URL"):
+        raise SystemExit(
+            f"idp: {count} workers need REDIS_URL (the in-process store serves one process); "
+            "set REDIS_URL or IDP_WORKERS=1"
+        )

@@ -382,13 +382,6 @@ def _document(issuer: str) -> dict[str, Any]:
                         },
                         "first_party": {"type": "boolean"},
                         "require_mfa": {"type": "boolean"},
-                        "refresh_retry_window": {
-                            "type": "integer",
-                            "minimum": 0,
-                            "maximum": 60,
-                            "description": "Seconds a lost refresh response may be fetched "
-                            "again; absent: IDP_REFRESH_RETRY_WINDOW applies",
-                        },
                         "backchannel_logout_uri": {"type": "string", "format": "uri"},
                         "backchannel_logout_session_required": {"type": "boolean"},
                         "jwks_uri": {"type": "string", "format": "uri"},
