@@ -106,6 +106,7 @@ def test_gunicorn_without_a_signing_key_refuses_once_in_one_line(tmp_path):
         IDP_ISSUER="https://idp.example.org",
         IDP_SECRET_KEY="k" * 40,
         IDP_SMTP_URL="smtp://127.0.0.1:25",
+        REDIS_URL="redis://127.0.0.1:6379/0",  # production needs one; parsed, not contacted
         IDP_BIND=f"127.0.0.1:{_closed_port()}",
         IDP_WORKERS="2",
         DATABASE_URL=f"sqlite:///{tmp_path / 'idp.sqlite3'}",
@@ -122,7 +123,24 @@ def test_wsgi_without_a_signing_key_exits_with_gunicorns_app_load_error(tmp_path
         IDP_ISSUER="https://idp.example.org",
         IDP_SECRET_KEY="k" * 40,
         IDP_SMTP_URL="smtp://127.0.0.1:25",
+        REDIS_URL="redis://127.0.0.1:6379/0",  # production needs one; parsed, not contacted
         DATABASE_URL=f"sqlite:///{tmp_path / 'idp.sqlite3'}",
     )
     assert result.returncode == 4
     assert_one_line(result, "IDP_KEYS_DIR", "idp keys generate")
+
+
+def test_production_without_redis_refuses_in_one_line(tmp_path):
+    """Each worker would have its own in-process store: parked sign-ins and limits split."""
+    result = run(
+        [GUNICORN, "-c", "gunicorn.conf.py", "wsgi:app"],
+        tmp_path,
+        timeout=60,
+        IDP_ENV="production",
+        IDP_ISSUER="https://idp.example.org",
+        IDP_SECRET_KEY="k" * 40,
+        IDP_SMTP_URL="smtp://127.0.0.1:25",
+        IDP_BIND=f"127.0.0.1:{_closed_port()}",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'idp.sqlite3'}",
+    )
+    assert_one_line(result, "REDIS_URL must be set in production")

@@ -203,11 +203,12 @@ def test_login_started_on_one_instance_completes_on_the_other(two_instances, use
     ).json() == {"active": False}
 
 
-def test_metrics_in_production_answer_only_loopback_unless_configured(make_app):
+def test_metrics_in_production_answer_only_loopback_unless_configured(make_app, settings):
     production = {
         "env": "production",
         "issuer": "https://id.example.org",
         "smtp_url": "smtp://127.0.0.1:2525",
+        "redis_url": settings["redis_url"] or "redis://127.0.0.1:6379/0",  # not contacted
     }
     client = make_app(**production).test_client()
     remote = client.get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.9"})

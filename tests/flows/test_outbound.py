@@ -203,6 +203,7 @@ def test_production_fetches_https_only():
             "issuer": "https://id.example.org",
             "secret_key": "k" * 40,
             "smtp_url": "smtp://127.0.0.1:25",
+            "redis_url": "redis://127.0.0.1:6379/0",
         }
     )
     policy = outbound.policy_for(config)
