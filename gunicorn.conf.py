@@ -13,6 +13,12 @@ os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="idp-m
 bind = os.environ.get("IDP_BIND", "0.0.0.0:8000")
 # Signing tokens is CPU work: one worker per core, plus one to cover I/O waits.
 workers = int(os.environ.get("IDP_WORKERS", multiprocessing.cpu_count() + 1))
+# Without REDIS_URL short-lived state (parked sign-ins, blocklist, rate limits) lives in each
+# process, so a sign-in started in one worker is unknown to the next: refuse, don't flake.
+if workers > 1 and not os.environ.get("REDIS_URL"):
+    raise SystemExit(
+        f"idp: {workers} workers need a shared store: set REDIS_URL, or IDP_WORKERS=1"
+    )
 worker_class = os.environ.get("IDP_WORKER_CLASS", "sync")
 threads = int(os.environ.get("IDP_THREADS", "1"))
 timeout = int(os.environ.get("IDP_TIMEOUT", "30"))
@@ -35,6 +41,9 @@ access_log_format = (
     '"request_id": "%({x-request-id}o)s", "user_agent": "%(a)s"}'
 )
 errorlog = "-"
+# gunicorn >= 25.1 opens a control socket under $HOME by default; idp's user has no writable
+# home (the image's root filesystem is read-only to it), and workers are managed by signals.
+control_socket_disable = True
 loglevel = os.environ.get("IDP_LOG_LEVEL", "info").lower()
 
 

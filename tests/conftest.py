@@ -78,8 +78,10 @@ def redis_url():
         return ""
     import redis
 
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    from idp.store import redis_client
+
+    try:  # any REDIS_URL form: the scale suite runs this on Sentinel and Cluster too
+        redis_client(url).ping()
     except (redis.RedisError, OSError) as exc:
         _unavailable(f"Redis at IDP_TEST_REDIS_URL is unreachable: {exc}")
         return ""
@@ -158,9 +160,9 @@ def _delete_rate_limit_keys(settings) -> None:
     """Flask-Limiter writes its own keys (LIMITS:LIMITER/<prefix>...): remove ours."""
     if not settings["redis_url"]:
         return
-    import redis
+    from idp.store import redis_client
 
-    client = redis.Redis.from_url(settings["redis_url"])
+    client = redis_client(settings["redis_url"])
     for key in client.scan_iter(match=f"LIMITS:LIMITER/{settings['redis_prefix']}*", count=500):
         client.delete(key)
     client.close()

@@ -13,8 +13,14 @@ from .conftest import revoke
 
 def _revocation_of_this_run(settings, service):
     """idp's own blocklist when the run has Redis, else the introspection endpoint."""
-    if settings["redis_url"]:
-        return RedisBlocklist(settings["redis_url"], prefix=settings["redis_prefix"])
+    url = settings["redis_url"]
+    if url.split("://")[0].endswith(("+sentinel", "+cluster")):
+        # The verifier takes redis:// URLs; for Sentinel or Cluster it is handed a client.
+        from idp.store import redis_client
+
+        return RedisBlocklist(client=redis_client(url), prefix=settings["redis_prefix"])
+    if url:
+        return RedisBlocklist(url, prefix=settings["redis_prefix"])
     return Introspection(service.client_id, service.plain_secret, cache_seconds=0)
 
 
@@ -40,9 +46,9 @@ def test_token_revoked_at_idp_is_refused_through_the_blocklist(idp, service, set
     assert verifier.verify(other).sub == service.client_id  # only that token
     if settings["redis_url"]:
         # The very key idp writes (idp/services/blocklist.py), with the token's lifetime.
-        import redis
+        from idp.store import redis_client
 
-        client = redis.Redis.from_url(settings["redis_url"])
+        client = redis_client(settings["redis_url"])
         jti = verifier.verify(other).jti
         revoke(idp.issuer, service, other)
         assert 0 < client.ttl(f"{settings['redis_prefix']}bl:{jti}") <= 900
