@@ -116,7 +116,9 @@ def service_urls() -> tuple[str, str]:
     return database, redis_url
 
 
-def run_suite(paths: list[str], env: dict, timeout: int) -> subprocess.CompletedProcess:
+def run_suite(
+    paths: list[str], env: dict, timeout: int, extra: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
     """Run part of the default suite in a child pytest with other services behind it."""
     return subprocess.run(
         [
@@ -129,6 +131,7 @@ def run_suite(paths: list[str], env: dict, timeout: int) -> subprocess.Completed
             "no:cacheprovider",
             "-m",
             "not scale",
+            *extra,
             *paths,
         ],
         cwd=ROOT,
