@@ -43,8 +43,9 @@ def pgbouncer_url(processes) -> str:
     (processes.workdir / "userlist.txt").write_text(f'"{server.username}" ""\n')
     config = processes.workdir / "pgbouncer.ini"
     config.write_text(
-        CONFIG.format(host=server.host, port=server.port or 5432, listen=listen,
-                      dir=processes.workdir)
+        CONFIG.format(
+            host=server.host, port=server.port or 5432, listen=listen, dir=processes.workdir
+        )
     )
     for path in (config, processes.workdir / "userlist.txt"):
         path.chmod(0o644)
@@ -67,3 +68,32 @@ def test_the_postgres_suite_passes_through_pgbouncer_in_transaction_mode(pgbounc
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout
+
+
+def test_idp_recovers_when_pgbouncer_restarts(processes, pgbouncer_url):
+    """A PgBouncer restart drops idp's pooled connections: once they sat idle past
+    idp.pool.PING_AFTER_IDLE_SECONDS, the next request gets a fresh one and succeeds."""
+    import time
+
+    import requests
+    from sqlalchemy.engine import make_url
+
+    from idp import pool
+
+    from .conftest import Deployment
+
+    deployment = Deployment(processes, service_urls()[1], IDP_WORKERS="1")
+    try:
+        bouncer = make_url(pgbouncer_url)
+        direct = make_url(deployment.env["DATABASE_URL"])
+        deployment.env["DATABASE_URL"] = direct.set(port=bouncer.port).render_as_string(False)
+        port = free_port()
+        deployment.start(port)
+        (pgbouncer,) = [p for p in processes.started if "pgbouncer" in p.args[0]]
+        processes.stop(pgbouncer)
+        processes.start(list(pgbouncer.args), "pgbouncer")
+        wait_for_port(bouncer.port)
+        time.sleep(pool.PING_AFTER_IDLE_SECONDS + 1)
+        assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 200
+    finally:
+        deployment.close()
