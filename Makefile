@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install
+.PHONY: run test test-scale lint install lock
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,17 @@ run: $(STAMP)
 ## Install the test dependencies and run the whole suite (Postgres/Redis via IDP_TEST_* vars).
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## The opt-in deployment suite: PgBouncer, Redis Sentinel and Cluster, 3 instances behind
+## nginx (installs those Debian packages if missing; about 15 minutes on 2 cores).
+test-scale: $(STAMP)
+	.ci/test-scale
+
+## Re-pin the image's dependencies (with hashes) after changing install_requires in setup.cfg.
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+		--no-emit-index-url --output-file requirements.lock setup.cfg
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
