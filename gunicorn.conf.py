@@ -13,12 +13,6 @@ os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="idp-m
 bind = os.environ.get("IDP_BIND", "0.0.0.0:8000")
 # Signing tokens is CPU work: one worker per core, plus one to cover I/O waits.
 workers = int(os.environ.get("IDP_WORKERS", multiprocessing.cpu_count() + 1))
-# Without REDIS_URL short-lived state (parked sign-ins, blocklist, rate limits) lives in each
-# process, so a sign-in started in one worker is unknown to the next: refuse, don't flake.
-if workers > 1 and not os.environ.get("REDIS_URL"):
-    raise SystemExit(
-        f"idp: {workers} workers need a shared store: set REDIS_URL, or IDP_WORKERS=1"
-    )
 worker_class = os.environ.get("IDP_WORKER_CLASS", "sync")
 threads = int(os.environ.get("IDP_THREADS", "1"))
 timeout = int(os.environ.get("IDP_TIMEOUT", "30"))
@@ -45,6 +39,17 @@ errorlog = "-"
 # home (the image's root filesystem is read-only to it), and workers are managed by signals.
 control_socket_disable = True
 loglevel = os.environ.get("IDP_LOG_LEVEL", "info").lower()
+
+
+def on_starting(server):
+    """Refuse several workers without REDIS_URL: short-lived state (parked sign-ins, the
+    blocklist, rate limits) would live in each process, and a sign-in started in one worker
+    would be unknown to the next. Checked here, after command-line options (--workers)."""
+    if server.cfg.workers > 1 and not os.environ.get("REDIS_URL"):
+        raise SystemExit(
+            f"idp: {server.cfg.workers} workers need a shared store: "
+            "set REDIS_URL, or IDP_WORKERS=1"
+        )
 
 
 def child_exit(server, worker):
