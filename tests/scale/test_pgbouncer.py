@@ -68,6 +68,7 @@ def test_the_postgres_suite_passes_through_pgbouncer_in_transaction_mode(pgbounc
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout
+    print(result.stdout.strip().splitlines()[-1])  # the child run's counts, shown by -rA
 
 
 def test_idp_recovers_when_pgbouncer_restarts(processes, pgbouncer_url):

@@ -99,3 +99,4 @@ def test_every_idp_redis_feature_works_on_a_cluster(cluster_url):
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout
+    print(result.stdout.strip().splitlines()[-1])  # the child run's counts, shown by -rA
