@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 ## The opt-in deployment suite: PgBouncer, Redis Sentinel and Cluster, 3 instances behind
-## nginx (installs those Debian packages if missing; about 15 minutes on 2 cores).
+## nginx (installs those Debian packages if missing; 15-25 minutes on 2 busy cores).
 test-scale: $(STAMP)
 	.ci/test-scale
 
