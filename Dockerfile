@@ -4,6 +4,7 @@
 # Every command of the image runs as `docker run IMAGE <command>` (no ENTRYPOINT), e.g.
 # `docker compose run --rm idp idp db upgrade`.
 
+# requirements.lock (`make lock`) is resolved for CPython 3.11.3+ on Linux, as this base is.
 FROM python:3.11-slim AS deps
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 # Binary wheels only, each checked against its hash in the lock: reproducible, no compiler.
