@@ -41,17 +41,6 @@ control_socket_disable = True
 loglevel = os.environ.get("IDP_LOG_LEVEL", "info").lower()
 
 
-def on_starting(server):
-    """Refuse several workers without REDIS_URL: short-lived state (parked sign-ins, the
-    blocklist, rate limits) would live in each process, and a sign-in started in one worker
-    would be unknown to the next. Checked here, after command-line options (--workers)."""
-    if server.cfg.workers > 1 and not os.environ.get("REDIS_URL"):
-        raise SystemExit(
-            f"idp: {server.cfg.workers} workers need a shared store: "
-            "set REDIS_URL, or IDP_WORKERS=1"
-        )
-
-
 def child_exit(server, worker):
     """Drop a dead worker's live gauges from the merged metrics."""
     from prometheus_client import multiprocess

@@ -29,8 +29,11 @@ def check_urls(config: Config) -> None:
     if config.redis_url:
         import redis
 
+        from .store import parse_cluster_or_sentinel_hosts
+
         try:
-            redis.ConnectionPool.from_url(config.redis_url)  # parses; connects on first use
+            if not parse_cluster_or_sentinel_hosts(config.redis_url):
+                redis.ConnectionPool.from_url(config.redis_url)  # parses; connects on first use
         except ValueError as exc:
             raise ConfigError(
                 f"REDIS_URL is not usable ({exc}); use redis://host:6379/0, or leave it empty "

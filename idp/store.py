@@ -236,6 +236,21 @@ def redis_client(url: str, timeout_seconds: float = 0.5):
     return redis.Redis.from_url(url, **limits)
 
 
+def parse_cluster_or_sentinel_hosts(url: str) -> list[tuple[str, int]]:
+    """The hosts of a `redis+sentinel://` or `redis+cluster://` URL, without connecting (a
+    ValueError names what is wrong); [] for the other forms, which redis-py parses itself."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    default = {"sentinel": 26379, "cluster": 6379}.get(parts.scheme.rpartition("+")[2])
+    if not parts.scheme.startswith(("redis+", "rediss+")) or default is None:
+        return []
+    hosts = [_host_port(h, default) for h in parts.netloc.rpartition("@")[2].split(",")]
+    if parts.scheme.endswith("+sentinel") and not [p for p in parts.path.split("/") if p]:
+        raise ValueError("redis+sentinel:// URLs name the service: …/service_name[/db]")
+    return hosts
+
+
 def _host_port(text: str, default_port: int) -> tuple[str, int]:
     host, _, port = text.rpartition(":") if ":" in text else (text, "", "")
     return host, int(port or default_port)

@@ -151,3 +151,26 @@ def test_gunicorn_refuses_several_workers_without_redis_in_one_line():
         "set REDIS_URL or IDP_WORKERS=1"
     )
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+sentinel://:pw@10.0.0.1:26379,10.0.0.2/primary/3",
+        "redis+cluster://10.0.0.1:6379,10.0.0.2:6379",
+        "rediss+cluster://:pw@10.0.0.1:6379",
+    ],
+)
+def test_apps_start_with_sentinel_and_cluster_redis_urls(url):
+    # Checked without connecting: these hosts do not exist.
+    from idp.preflight import check_urls
+
+    check_urls(load_config({"redis_url": url}))
+
+
+def test_a_redis_url_with_a_bad_port_is_refused_with_a_hint():
+    from idp.config import ConfigError
+    from idp.preflight import check_urls
+
+    with pytest.raises(ConfigError, match="REDIS_URL is not usable"):
+        check_urls(load_config({"redis_url": "redis+cluster://10.0.0.1:port"}))
