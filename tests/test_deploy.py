@@ -192,29 +192,3 @@ def test_the_health_check_follows_a_unix_socket_bind(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
-
-
-def test_gunicorn_refuses_several_workers_without_a_shared_store():
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "gunicorn.conf.py",
-            "--workers",
-            "2",
-            "--bind",
-            "127.0.0.1:0",
-            "wsgi:app",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode != 0
-    assert "2 workers need a shared store: set REDIS_URL" in result.stderr
