@@ -465,12 +465,40 @@ def _print_try_it(client_id: str) -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
-    """Run the development server (use gunicorn in production)."""
+@click.option(
+    "--production", is_flag=True, help="Run the production server (granian), not the dev one."
+)
+@click.option(
+    "--host", help="Address to listen on [dev: 127.0.0.1; production: IDP_BIND or 0.0.0.0]."
+)
+@click.option("--port", type=int, help="Port [dev: 5000; production: IDP_BIND or 8000].")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Production: worker processes [IDP_WORKERS or one per core].",
+)
+def serve(production: bool, host: str | None, port: int | None, workers: int | None) -> None:
+    """Run the development server, or with --production the production server in the foreground."""
+    if not production:
+        if workers is not None:
+            raise click.UsageError("--workers applies to --production only")
+        _app().run(host=host or "127.0.0.1", port=port or 5000, debug=False)
+        return
+    from . import serving
+
+    try:
+        settings = serving.settings_from_env(host=host, port=port, workers=workers)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    serving.prepare_environment()
+    # Build the app once here so a bad setting is one line now, not a crash loop of workers;
+    # each worker builds its own after the fork.
     app = _app()
-    app.run(host=host, port=port, debug=False)
+    with app.app_context():
+        from .extensions import db
+
+        db.engine.dispose()
+    serving.serve(settings)
 
 
 if __name__ == "__main__":

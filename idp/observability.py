@@ -77,7 +77,7 @@ def configure_logging(level: str = "INFO") -> None:
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(level.upper())  # IDP_LOG_LEVEL is shared with the server: any case
 
 
 def observe_request(route: str, method: str, status: str, seconds: float) -> None:

@@ -8,7 +8,8 @@ IDP_AUDIT_BATCH_SECONDS (0 writes each in its request, as before).
 
 What can be lost: rows still queued when a worker dies without exiting (SIGKILL, OOM),
 at most one interval's worth; every event is also logged synchronously on the idp.security
-logger. A normal exit (gunicorn's graceful stop, SIGTERM) writes the queue first. Reading
+logger. A normal exit (a graceful stop of gunicorn or granian, SIGTERM) writes the queue
+first: atexit, and multiprocessing's exit finalizers for granian's forked workers. Reading
 the log through idp (CLI, admin API) writes the queue first too, so a read sees every event
 its process has recorded.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import multiprocessing.util
 import os
 import threading
 from typing import Any
@@ -44,6 +46,7 @@ class AuditQueue:
         self._pid: int | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._finalizer: multiprocessing.util.Finalize | None = None
 
     def add(self, row: dict[str, Any]) -> None:
         if self._closed:
@@ -92,6 +95,9 @@ class AuditQueue:
             self._thread = threading.Thread(target=self._run, name="idp-audit-writer", daemon=True)
             self._thread.start()
         atexit.register(self.close)
+        # A forked multiprocessing child (granian's workers) leaves through os._exit, which
+        # skips atexit; multiprocessing runs its own finalizers first.
+        self._finalizer = multiprocessing.util.Finalize(None, self.close, exitpriority=10)
 
     def close(self) -> None:
         """Stop the writer and write what is left (at exit, and when an app is discarded)."""
@@ -102,6 +108,9 @@ class AuditQueue:
             thread.join(timeout=10)
         self.flush()
         atexit.unregister(self.close)
+        finalizer = self._finalizer
+        if finalizer is not None:
+            finalizer.cancel()
 
     def _run(self) -> None:
         while not self._closed:
