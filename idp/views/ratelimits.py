@@ -3,17 +3,29 @@
 The limits live here, applied to the views when the app is built, so each app (and each
 test app) has its own limiter bound to its own storage: Redis when REDIS_URL is set,
 memory otherwise.
+
+The token endpoints (token, revocation, introspection) are the exception: their per-IP limit
+is a flood guard on endpoints whose credentials cannot be guessed (256-bit secrets, signed
+assertions), and checking it in Redis cost a token request a fifth of its CPU. It is counted
+in each worker process (a sliding window counter in memory, a few µs), so an address may
+reach IDP_RATE_LIMIT_TOKEN in every worker: up to workers × the limit per instance.
+Sign-in, second-factor, registration and email limits, which guard guessable secrets, stay
+shared in Redis.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
+from functools import wraps
 
-from flask import Flask, jsonify, request, session
+from flask import Flask, current_app, jsonify, request, session
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
+from limits import parse
 
+from .. import clock
 from ..observability import count_rate_limited
 from ..services.throttle import email_digest
 from ..store import timeouts
@@ -69,9 +81,6 @@ def init_app(app: Flask) -> Limiter:
         "account.register": config.rate_limit_register,
         "account.resend_verification": config.rate_limit_register,
         "account.forgot_password": config.rate_limit_register,
-        "oauth.issue_token": config.rate_limit_token,
-        "oauth.revoke_token": config.rate_limit_token,
-        "oauth.introspect_token": config.rate_limit_token,
     }
     per_email = {
         "auth.login": config.rate_limit_login_account,
@@ -87,23 +96,77 @@ def init_app(app: Flask) -> Limiter:
         config.rate_limit_mfa_account, key_func=_mfa_account_key, **post
     )(app.view_functions["mfa.verify"])
 
+    if config.rate_limit_enabled:
+        per_process = _ProcessLimit(config.rate_limit_token)
+        for endpoint in ("oauth.issue_token", "oauth.revoke_token", "oauth.introspect_token"):
+            app.view_functions[endpoint] = per_process.limit(app.view_functions[endpoint])
+
     @app.errorhandler(RateLimitExceeded)
     def too_many(exc: RateLimitExceeded):
-        count_rate_limited()
         current = limiter.current_limit
         retry_after = max(1, math.ceil(current.reset_at - time.time())) if current else 60
-        if wants_json():
-            response = jsonify(
-                error="temporarily_unavailable", error_description="Too many requests. Retry later."
-            )
-            response.status_code = 429
-            response.headers["Cache-Control"] = "no-store"
-        else:
-            body, status, headers = error_page(
-                "Too many attempts. Wait a little and try again.", 429
-            )
-            response = app.make_response((body, status, headers))
-        response.headers["Retry-After"] = str(retry_after)
-        return response
+        return too_many_response(retry_after)
 
     return limiter
+
+
+def too_many_response(retry_after: int):
+    """429 with Retry-After: JSON at the API, a page in the browser."""
+    count_rate_limited()
+    if wants_json():
+        response = jsonify(
+            error="temporarily_unavailable", error_description="Too many requests. Retry later."
+        )
+        response.status_code = 429
+        response.headers["Cache-Control"] = "no-store"
+    else:
+        body, status, headers = error_page("Too many attempts. Wait a little and try again.", 429)
+        response = current_app.make_response((body, status, headers))
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+class _ProcessLimit:
+    """One per-IP limit counted in this process (see the module docstring).
+
+    The same sliding-window-counter approximation Flask-Limiter uses: the previous window's
+    count, weighted by how much of it the sliding window still covers, plus this window's.
+    Written here because the `limits` library's memory storage starts a timer thread every
+    10 ms to expire keys: a thread per request at these rates.
+    """
+
+    MAX_ADDRESSES = 10_000  # beyond this, addresses idle for two windows are forgotten
+
+    def __init__(self, limit: str) -> None:
+        item = parse(limit)  # the limits library's syntax, as for every other limit
+        self.amount = item.amount
+        self.window = float(item.get_expiry())
+        self.counts: dict[str, tuple[int, int, int]] = {}  # address -> window, now, before
+        self.lock = threading.Lock()
+
+    def retry_after(self, address: str, now: float) -> int | None:
+        """Count a request from `address`; None when allowed, else seconds to wait."""
+        position = now / self.window
+        index = int(position)
+        with self.lock:
+            window, current, previous = self.counts.get(address, (index, 0, 0))
+            if window != index:
+                previous = current if window == index - 1 else 0
+                current = 0
+            if previous * (1 - (position - index)) + current + 1 > self.amount:
+                return max(1, math.ceil((index + 1 - position) * self.window))
+            self.counts[address] = (index, current + 1, previous)
+            if len(self.counts) > self.MAX_ADDRESSES:
+                self.counts = {k: v for k, v in self.counts.items() if v[0] >= index - 1}
+        return None
+
+    def limit(self, view):
+        @wraps(view)
+        def limited(*args, **kwargs):
+            if request.method == "POST":
+                wait = self.retry_after(get_remote_address(), clock.now())
+                if wait is not None:
+                    return too_many_response(wait)
+            return view(*args, **kwargs)
+
+        return limited

@@ -168,3 +168,25 @@ def test_store_increments_count_from_one_and_expire(app, settings):
     else:
         clock.advance(61)
         assert store.incr("count-me", 60) == 1
+
+
+def test_token_endpoint_limit_slides_and_is_per_address(make_app):
+    app = make_app(rate_limit_token="2/minute")
+    client = app.test_client()
+
+    def post(address):
+        return client.post(
+            "/token",
+            data={"grant_type": "client_credentials"},
+            environ_base={"REMOTE_ADDR": address},
+        )
+
+    assert [post("198.51.100.7").status_code for _ in range(2)] == [401, 401]
+    limited = post("198.51.100.7")
+    assert limited.status_code == 429
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert post("198.51.100.8").status_code == 401  # another address has its own count
+    clock.advance(60)  # a window later, the two still weigh on the sliding window
+    assert post("198.51.100.7").status_code == 429
+    clock.advance(60)
+    assert post("198.51.100.7").status_code == 401
