@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-scale lint install lock
+.PHONY: run test test-scale lint install lock bench
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,8 @@ lock: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+## idp (idp serve --production) against node oidc-provider, same wrk scripts (docs/benchmarks.md).
+## Needs PostgreSQL and Redis on loopback (bench/lib.sh: PGHOST, BENCH_REDIS_URL), wrk and node.
+bench: $(STAMP)
+	bench/compare.sh

@@ -3,9 +3,11 @@
     python bench/wrkstats.py parse FILE        one wrk output -> one JSON line
     python bench/wrkstats.py brief FILE        one wrk output -> one human line
     python bench/wrkstats.py table RESULTS     medians of every configuration -> Markdown
+    python bench/wrkstats.py compare RESULTS   idp vs the peer (bench/compare.sh) -> Markdown
 
 RESULTS is laid out by bench/run_token_bench.sh as
-RESULTS/raw/<worker class>-w<workers>/<endpoint>.<run>.txt.
+RESULTS/raw/<worker class>-w<workers>/<endpoint>.<run>.txt, and by bench/compare.sh as
+RESULTS/raw/{peer,idp}/<endpoint>.<run>.txt.
 """
 
 from __future__ import annotations
@@ -231,8 +233,56 @@ def _comparison(table, classes: list[str]) -> list[str]:
     return lines
 
 
+# Endpoint -> (label, goal: idp req/s as a multiple of the peer's), for `compare`.
+PEER_GOALS = {
+    "discovery": ("discovery", 3.0),
+    "jwks": ("JWKS", 3.0),
+    "userinfo": ("userinfo", 1.0),
+    "client_credentials": ("token, client_credentials", 1.0),
+    "refresh_token": ("token, refresh rotation", 1.0),
+}
+PEER_P99_LIMIT = 1.5  # idp's p99 at most this multiple of the peer's
+
+
+def _spread(values: list[float]) -> str:
+    return f"{min(values):,.0f}–{max(values):,.0f}"
+
+
+def compare(results_dir: Path) -> str:
+    """Median of the runs per endpoint for the peer and idp, the spread and the ratios."""
+    lines = [
+        "| endpoint | peer req/s (spread) | peer p50 / p99 ms | idp req/s (spread)"
+        " | idp p50 / p99 ms | ratio req/s (goal) | ratio p99 (≤ 1.5) | errors peer / idp |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for endpoint, (label, goal) in PEER_GOALS.items():
+        runs = {}
+        for target in ("peer", "idp"):
+            paths = sorted((results_dir / "raw" / target).glob(f"{endpoint}.*.txt"))
+            runs[target] = [parse(path.read_text()) for path in paths if path.stat().st_size]
+        if not runs["peer"] or not runs["idp"]:
+            continue
+        peer, idp = summarise(runs["peer"]), summarise(runs["idp"])
+        ratio = idp.requests_per_s / peer.requests_per_s
+        p99_ratio = idp.p99_ms / peer.p99_ms if peer.p99_ms else float("inf")
+        met = "met" if ratio >= goal else "**not met**"
+        p99_met = "" if p99_ratio <= PEER_P99_LIMIT else " **over**"
+        spread = {t: _spread([r.requests_per_s for r in runs[t]]) for t in runs}
+        lines.append(
+            f"| {label} | {peer.requests_per_s:,.0f} ({spread['peer']})"
+            f" | {peer.p50_ms:.1f} / {peer.p99_ms:.1f}"
+            f" | {idp.requests_per_s:,.0f} ({spread['idp']})"
+            f" | {idp.p50_ms:.1f} / {idp.p99_ms:.1f}"
+            f" | {ratio:.2f}× (≥ {goal:g}×, {met}) | {p99_ratio:.2f}×{p99_met}"
+            f" | {peer.errors} / {idp.errors} |"
+        )
+    runs_count = len(list((results_dir / "raw" / "idp").glob("discovery.*.txt")))
+    lines += ["", f"Medians of {runs_count} runs; spread = lowest–highest run."]
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] not in ("parse", "brief", "table"):
+    if len(argv) != 2 or argv[0] not in ("parse", "brief", "table", "compare"):
         print(__doc__, file=sys.stderr)
         return 2
     command, target = argv[0], Path(argv[1])
@@ -246,6 +296,8 @@ def main(argv: list[str]) -> int:
                 f"{result.requests_per_s:,.0f} req/s, p50 {result.p50_ms:.1f} ms,"
                 f" p99 {result.p99_ms:.1f} ms, errors {result.errors}"
             )
+        elif command == "compare":
+            print(compare(target))
         else:
             print(markdown(load(target)))
     except (OSError, WrkParseError) as exc:
