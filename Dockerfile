@@ -44,4 +44,5 @@ VOLUME ["/keys"]
 # Probes the address the server binds (IDP_BIND), so another bind stays healthy.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-m", "idp.healthcheck"]
-CMD ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
+# The production server (granian; README "The production server"); IDP_* variables tune it.
+CMD ["idp", "serve", "--production"]

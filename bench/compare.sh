@@ -15,6 +15,8 @@
 #   BENCH_RUNS [3]   BENCH_DURATION [10] s   BENCH_CONNECTIONS [50]   BENCH_WRK_THREADS [2]
 #   BENCH_ENDPOINTS ["discovery jwks userinfo client_credentials refresh_token"]
 #   BENCH_IDP_WORKERS [as shipped: one per core]   BENCH_PEER_ALG [RS256] (ES256 to compare)
+#   BENCH_IDP_SERVER [production] or gunicorn-sync, gunicorn-gthread: the alternatives, with
+#     gunicorn.conf.py (gthread: BENCH_THREADS [4] threads per worker)
 #   BENCH_REFRESH_RATE [2000] refresh req/s to mint tokens for, per target and run
 #   BENCH_RESULTS [bench/results/compare-<timestamp>]
 set -euo pipefail
@@ -70,8 +72,21 @@ wait_ready "$PEER_URL/.well-known/openid-configuration" "$PEER_PID" ||
 # --- idp, as shipped ---
 setup_stack "$POOL_SIZE"
 IDP_URL=$ISSUER
-SERVE=("$VENV/idp" serve --production --host 127.0.0.1 --port "$PORT")
-[[ -z ${BENCH_IDP_WORKERS:-} ]] || SERVE+=(--workers "$BENCH_IDP_WORKERS")
+IDP_SERVER=${BENCH_IDP_SERVER:-production}
+case $IDP_SERVER in
+  production)
+    SERVE=("$VENV/idp" serve --production --host 127.0.0.1 --port "$PORT")
+    [[ -z ${BENCH_IDP_WORKERS:-} ]] || SERVE+=(--workers "$BENCH_IDP_WORKERS")
+    ;;
+  gunicorn-sync | gunicorn-gthread)
+    SERVE=("$VENV/gunicorn" -c "$ROOT/gunicorn.conf.py" --chdir "$ROOT" --bind "127.0.0.1:$PORT"
+      --worker-class "${IDP_SERVER#gunicorn-}" --no-control-socket)
+    [[ $IDP_SERVER == gunicorn-sync ]] || SERVE+=(--threads "${BENCH_THREADS:-4}")
+    [[ -z ${BENCH_IDP_WORKERS:-} ]] || SERVE+=(--workers "$BENCH_IDP_WORKERS")
+    SERVE+=(wsgi:app)
+    ;;
+  *) log "unknown BENCH_IDP_SERVER $IDP_SERVER"; exit 2 ;;
+esac
 log "idp: ${SERVE[*]}"
 (cd "$WORK" && TMPDIR=$WORK/tmp exec "${SERVE[@]}") >"$RESULTS/logs/idp.log" 2>&1 &
 GUNICORN_PID=$! # lib.sh's stop_server: SIGTERM to the master, then its workers by PID
@@ -81,8 +96,8 @@ wait_ready "$IDP_URL/.well-known/openid-configuration" "$GUNICORN_PID" ||
 {
   echo "# idp vs node oidc-provider $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo
-  echo "- command: \`make bench\` (BENCH_RUNS=$RUNS BENCH_DURATION=$DURATION BENCH_CONNECTIONS=$CONNECTIONS BENCH_WRK_THREADS=$WRK_THREADS BENCH_IDP_WORKERS=${BENCH_IDP_WORKERS:-} BENCH_PEER_ALG=$PEER_ALG)"
-  echo "- idp: \`idp serve --production\` ($("$VENV/python" -c 'import granian; print("granian", granian.__version__)')), workers $(pgrep -c -P "$GUNICORN_PID"), token rate limit $IDP_RATE_LIMIT_TOKEN"
+  echo "- command: \`make bench\` (BENCH_RUNS=$RUNS BENCH_DURATION=$DURATION BENCH_CONNECTIONS=$CONNECTIONS BENCH_WRK_THREADS=$WRK_THREADS BENCH_IDP_SERVER=$IDP_SERVER BENCH_IDP_WORKERS=${BENCH_IDP_WORKERS:-} BENCH_PEER_ALG=$PEER_ALG)"
+  echo "- idp: \`${SERVE[*]##*/}\` ($("$VENV/python" -c 'import granian; print("granian", granian.__version__)')), workers $(pgrep -c -P "$GUNICORN_PID"), token rate limit $IDP_RATE_LIMIT_TOKEN"
   echo "- peer: oidc-provider $(node -p 'require("./bench/peer/node_modules/oidc-provider/package.json").version' 2>/dev/null || echo '?'), node $(node --version), one process, $PEER_ALG"
   echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   describe_machine
