@@ -58,6 +58,7 @@ const provider = new Provider(issuer, {
       redirect_uris: [],
       scope: 'orders:read orders:write',
       token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: alg, // unused, but must name a key the provider has
     },
     {
       ...web,
