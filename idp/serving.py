@@ -84,6 +84,9 @@ def settings_from_env(
     lifetime = _int(env, "IDP_WORKER_LIFETIME", 0, 0)
     if 0 < lifetime < 60:
         raise ConfigError("IDP_WORKER_LIFETIME must be 0 (never) or at least 60 seconds")
+    header_timeout = _int(env, "IDP_HEADER_TIMEOUT", 10, 1)
+    if header_timeout > 60:
+        raise ConfigError("IDP_HEADER_TIMEOUT must be at most 60 seconds")
     keepalive = env.get("IDP_KEEPALIVE", "")
     log_level = (env.get("IDP_LOG_LEVEL") or "info").lower()
     if log_level not in LOG_LEVELS:
@@ -97,7 +100,7 @@ def settings_from_env(
         threads=_int(env, "IDP_THREADS", 2, 1),
         graceful_timeout=_int(env, "IDP_GRACEFUL_TIMEOUT", 30, 1),
         keepalive=keepalive.strip().lower() not in ("0", "false", "no", "off"),
-        header_timeout=_int(env, "IDP_HEADER_TIMEOUT", 10, 1),
+        header_timeout=header_timeout,
         worker_lifetime=lifetime,
         worker_max_rss=_int(env, "IDP_WORKER_MAX_RSS", 0, 0),
         max_connections=_int(env, "IDP_MAX_CONNECTIONS", 1000, 1),

@@ -33,6 +33,7 @@ def test_environment_then_command_line():
         ({"IDP_WORKERS": "0"}, "IDP_WORKERS must be at least 1, got 0"),
         ({"IDP_THREADS": "two"}, "IDP_THREADS must be a whole number, got 'two'"),
         ({"IDP_WORKER_LIFETIME": "30"}, "IDP_WORKER_LIFETIME must be 0 (never) or at least 60"),
+        ({"IDP_HEADER_TIMEOUT": "120"}, "IDP_HEADER_TIMEOUT must be at most 60 seconds"),
         ({"IDP_MAX_REQUESTS": "1000"}, "IDP_MAX_REQUESTS is a gunicorn setting"),
         ({"IDP_LOG_LEVEL": "loud"}, "IDP_LOG_LEVEL must be one of"),
     ],
