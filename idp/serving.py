@@ -24,6 +24,27 @@ from .config import ConfigError
 DEFAULT_BIND = "0.0.0.0:8000"
 APP_FACTORY = "idp:create_app"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+# The server's own lines in the same JSON shape as idp's (observability.configure_logging),
+# on stderr. The access line names the path, never the query string (codes, tokens).
+ACCESS_LOG_FORMAT = (
+    '{"time": "%(time)s", "remote": "%(addr)s", "method": "%(method)s", "path": "%(path)s", '
+    '"status": %(status)d, "duration_ms": %(dt_ms).2f}'
+)
+_JSON_FORMATTER = {
+    "()": "pythonjsonlogger.json.JsonFormatter",
+    "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+    "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+}
+LOG_CONFIG = {
+    "formatters": {
+        "generic": _JSON_FORMATTER,
+        "access": {"()": "logging.Formatter", "fmt": "%(message)s"},
+    },
+    "handlers": {
+        "console": {"formatter": "generic", "class": "logging.StreamHandler"},
+        "access": {"formatter": "access", "class": "logging.StreamHandler"},
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -134,7 +155,9 @@ def build_server(settings: ServerSettings):
         ),
         websockets=False,
         log_level=LogLevels(settings.log_level),
+        log_dictconfig=LOG_CONFIG,
         log_access=settings.access_log,
+        log_access_format=ACCESS_LOG_FORMAT,
         respawn_failed_workers=True,
         workers_lifetime=settings.worker_lifetime or None,
         workers_max_rss=settings.worker_max_rss or None,

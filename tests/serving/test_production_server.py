@@ -5,6 +5,7 @@ the table), and idle connections do not freeze the production server."""
 from __future__ import annotations
 
 import base64
+import json
 import signal
 import socket
 import subprocess
@@ -133,3 +134,14 @@ def test_two_hundred_idle_connections_do_not_hold_up_discovery_or_tokens(start_s
         for sock in idle:
             sock.close()
     assert server.stop() == 0
+
+
+def test_production_server_logs_json_lines_without_query_strings(start_server):
+    server = start_server("production", workers=1, IDP_ACCESS_LOG="1", IDP_LOG_LEVEL="info")
+    assert requests.get(f"{server.url}/healthz?code=SECRET-CODE", timeout=10).status_code == 200
+    assert server.stop() == 0
+    lines = server.errors.decode().splitlines()
+    records = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert any(r.get("path") == "/healthz" and r.get("status") == 200 for r in records)
+    assert any(r.get("logger") == "idp.access" and r.get("route") == "/healthz" for r in records)
+    assert "SECRET-CODE" not in server.errors.decode()
