@@ -85,6 +85,8 @@ def start_server(make_app, settings, tmp_path):
     started: list[Server] = []
 
     def start(kind: str, workers: int = 2, **extra_env: str) -> Server:
+        if kind == "gunicorn" and not settings["redis_url"]:
+            workers = 1  # gunicorn refuses several workers without a shared store
         port = free_port()
         env = {
             **os.environ,
