@@ -128,7 +128,8 @@ def test_known_and_unknown_emails_cost_the_same(app, path):
     known, unknown = _paired_times(client, path, [USER_EMAIL, "nobody@example.com"], rounds=25)
     difference = statistics.median(k - u for k, u in zip(known, unknown, strict=True))
     baseline = statistics.median(unknown)
-    assert abs(difference) <= 0.4 * baseline + 0.001, (statistics.median(known), baseline)
+    # Loose enough for a loaded CI machine, tight enough for the ~150% the extra work added.
+    assert abs(difference) <= 0.5 * baseline + 0.002, (statistics.median(known), baseline)
 
 
 def test_registering_a_taken_or_a_free_address_costs_the_same(app):
