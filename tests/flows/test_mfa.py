@@ -332,3 +332,25 @@ def test_second_factor_attempts_are_limited_per_account_across_sign_ins(make_app
 
 def _csrf(page) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+
+
+@pytest.mark.parametrize(
+    ("page", "landing"), [("/account", "/account"), ("/admin/", "/admin/")]
+)
+def test_the_page_asked_for_opens_after_the_second_step(app, page, landing):
+    """A TOTP user sent to sign in from /account or /admin lands there, not on /."""
+    make_user(app, "admin@example.com", USER_PASSWORD, roles=["admin"])
+    browser = Browser(app.test_client())
+    browser.sign_in("admin@example.com", USER_PASSWORD)
+    secret, _ = enroll(browser)
+    browser.client.post("/logout", data={"csrf_token": _csrf(browser.get("/"))})
+    assert "not signed in" in browser.get("/").get_data(as_text=True)
+
+    login = browser.follow(browser.get(page))
+    after_password = browser.sign_in("admin@example.com", USER_PASSWORD, page=login)
+    assert after_password.headers["Location"].startswith("/login/mfa")
+    code_page = browser.follow(after_password)
+    done = browser.submit(code_page, "/login/mfa", {"code": code_for(secret)})
+    assert done.status_code == 303
+    assert done.headers["Location"] == landing
+    assert browser.follow(done).status_code == 200
