@@ -298,8 +298,7 @@ def validate(config: Config) -> None:
             # The in-process store is per worker: sign-ins parked by one are unknown to the
             # others, and each would count rate limits on its own.
             raise ConfigError(
-                "REDIS_URL must be set in production (the in-process store serves one "
-                "process only)"
+                "REDIS_URL must be set in production (the in-process store serves one process only)"
             )
     if config.dynamic_registration and len(config.registration_initial_token) < 32:
         raise ConfigError(

@@ -163,12 +163,6 @@ def record_pending_failure(pending_id: str | None, user: User) -> None:
         )
 
 
-def amr_after(method: str, first: list[str] | None = None) -> list[str]:
-    """RFC 8176 values for the first factor (a password by default) plus a second one."""
-    base = list(first or ["pwd"])
-    return [*base, "otp", "mfa"] if method == "otp" else [*base, "mfa"]
-
-
 def regenerate_recovery_codes(user: User, code: str) -> list[str] | None:
     if check_code(user, code) is None:
         return None

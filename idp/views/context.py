@@ -9,6 +9,7 @@ from flask import current_app, g, redirect, request, session, url_for
 
 from ..models import BrowserSession, User
 from ..services import signin, users
+from ..services.signin_flow import Browser
 
 MAX_PENDING_INTERACTIONS = 5
 
@@ -37,6 +38,11 @@ def owns_interaction(interaction_id: str | None) -> bool:
 
 def client_ip() -> str:
     return request.remote_addr or ""
+
+
+def browser() -> Browser:
+    """This request's browser as the sign-in state machine sees it (services/signin_flow)."""
+    return Browser(session, current_session(), client_ip(), request.user_agent.string or "")
 
 
 def signed_in(view: Callable) -> Callable:

@@ -19,9 +19,10 @@ from flask import (
 )
 
 from ..oauth import upstream
-from ..services import federation, interaction, users
+from ..services import federation, interaction, signin_flow, users
+from ..services.signin_flow import State
 from . import context
-from .auth import hold_pending_link, second_step_or_sign_in
+from .auth import signed_in_or_second_step
 from .errors import error_page
 
 bp = Blueprint("federation", __name__)
@@ -46,7 +47,7 @@ def start(name: str):
     ix_id = request.args.get("ix")
     if ix_id and not context.owns_interaction(ix_id):
         return error_page("This sign-in request has expired. Go back to the application.", 400)
-    session["federation"] = {"ix": ix_id, "link": False}
+    signin_flow.start_upstream(session, ix_id)
     return _redirect_upstream(provider)
 
 
@@ -55,7 +56,7 @@ def start(name: str):
 def start_link():
     """Link another provider to the signed-in account (CSRF-protected form)."""
     provider = _provider_or_404(request.form.get("provider", ""))
-    session["federation"] = {"ix": None, "link": True, "user": str(g.user.id)}
+    signin_flow.start_upstream_link(session, g.user)
     return _redirect_upstream(provider)
 
 
@@ -74,7 +75,7 @@ def _redirect_upstream(provider):
 @bp.get("/login/with/<name>/callback")
 def callback(name: str):
     provider = _provider_or_404(name)
-    pending = session.pop("federation", None) or {}
+    pending = signin_flow.take_upstream(session)
     ix = interaction.load(pending.get("ix")) if pending.get("ix") else None
     try:
         token = upstream.exchange_code(provider)
@@ -82,20 +83,20 @@ def callback(name: str):
     except upstream.REFUSALS as exc:
         if isinstance(exc, OAuthError) and exc.error == "access_denied" and ix is not None:
             log.info("upstream sign-in declined", extra={"provider": name})
-            ix.extra["denied"] = True
-            interaction.save(ix)
+            signin_flow.upstream_declined(ix)
             return redirect(url_for("oauth.resume_authorization", ix=ix.id), 303)
         return _refused(provider, upstream.refusal_reason(exc), getattr(exc, "hint", ""))
     except requests.RequestException:
         log.exception("upstream %s unreachable", name)
         return error_page(f"{provider.display_name} cannot be reached right now.", 502)
 
+    browser = context.browser()
     if pending.get("link"):
-        return _link_to_signed_in_user(provider, profile, pending.get("user"))
-    try:
-        user = federation.sign_in(provider.name, profile)
-    except federation.LinkNeeded as exc:
-        linking = hold_pending_link(provider, profile, exc.account_id)
+        return _linked(
+            signin_flow.link_upstream_to_signed_in(browser, provider, profile, pending.get("user"))
+        )
+    outcome = signin_flow.sign_in_upstream(browser, provider, profile, ix)
+    if outcome.state is State.LINK_PENDING:
         body = render_template(
             "auth/link_account.html",
             provider=provider,
@@ -105,12 +106,12 @@ def callback(name: str):
             registration=False,
             next="",
             error=None,
-            linking=linking,
+            linking=outcome.link,
         )
         return body, 200, {"Cache-Control": "no-store"}
-    except users.AccountError as exc:
-        return _refused(provider, str(exc), str(exc))
-    return second_step_or_sign_in(user, ["fed"], ix, upstream=provider.name)
+    if outcome.state is State.REFUSED:
+        return _refused(provider, outcome.reason, outcome.reason)
+    return signed_in_or_second_step(outcome)
 
 
 def _refused(provider, reason: str, hint: str = ""):
@@ -121,16 +122,13 @@ def _refused(provider, reason: str, hint: str = ""):
     return error_page(f"{message} {hint}".strip(), 400)
 
 
-def _link_to_signed_in_user(provider, profile, started_by: str | None):
-    """Link to the account that asked for it, if that account is still the one signed in."""
-    user = context.current_user()
-    if user is None or str(user.id) != started_by:
+def _linked(outcome):
+    """Render linking to the signed-in account: done, refused, or sign in first."""
+    if outcome.state is State.NOT_STARTED:
         return redirect(url_for("auth.login", next="account"), 303)
-    try:
-        federation.link(user, provider.name, profile)
-    except users.AccountError as exc:
-        return error_page(str(exc), 400)
-    return redirect(url_for("account.account", linked=provider.name), 303)
+    if outcome.state is State.REFUSED:
+        return error_page(outcome.reason, 400)
+    return redirect(url_for("account.account", linked=outcome.linked), 303)
 
 
 @bp.post("/account/identities/unlink")

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, make_response, redirect, render_template, request, session, url_for
+from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
 from markupsafe import Markup
 
-from ..services import interaction, mfa, users
+from ..services import mfa, signin_flow
+from ..services.signin_flow import State
 from . import context
-from .auth import (
-    complete_sign_in,
-    hand_over_session,
-    pending_interaction,
-    start_fresh_session,
-    take_pending_mfa,
-)
+from .auth import hand_over_session, pending_interaction, signed_in_or_second_step
 from .errors import error_page
 
 bp = Blueprint("mfa", __name__)
@@ -31,34 +26,20 @@ def verify():
     ix, problem = pending_interaction()
     if problem:
         return problem
-    pending = take_pending_mfa()
-    first, upstream, link = ["pwd"], None, None
-    if pending is not None:
-        user = users.get_user_by_subject(pending["user"])
-        first, upstream = pending.get("amr") or first, pending.get("upstream")
-        link = pending.get("link")
-    else:
-        # A step-up of the signed-in session: for an app (ix) or the admin console.
-        stepping_up = ix is not None or request.values.get("next") == "admin"
-        user = context.current_user() if stepping_up else None
-        current = context.current_session()
-        if current is not None:  # a step-up keeps how the session first signed in
-            first = [m for m in current.amr if m not in ("otp", "mfa")] or first
-            upstream = current.upstream
-    if user is None or not user.mfa_enabled:
+    browser = context.browser()
+    attempt = signin_flow.second_factor_attempt(browser, ix, request.values.get("next"))
+    if attempt is None:
         return redirect(url_for("auth.login", ix=ix.id if ix else None), 303)
     if request.method == "GET":
         return _page("auth/mfa.html", ix=ix)
-    pending_id = pending.get("id") if pending is not None else None
-    if mfa.pending_locked(pending_id):
-        session.pop("mfa_pending", None)
+    outcome = signin_flow.verify_second_factor(
+        browser, attempt, request.form.get("code", "")[:64], ix
+    )
+    if outcome.state is State.LOCKED:
         return error_page(TOO_MANY_WRONG_CODES, 429)
-    method = mfa.check_code(user, request.form.get("code", "")[:64])
-    if method is None:
-        mfa.record_pending_failure(pending_id, user)
+    if outcome.state is State.FAILED:
         return _page("auth/mfa.html", 401, ix=ix, error=WRONG_CODE)
-    session.pop("mfa_pending", None)
-    return complete_sign_in(user, mfa.amr_after(method, first), ix, upstream, link)
+    return signed_in_or_second_step(outcome)
 
 
 @bp.get("/account/mfa")
@@ -111,17 +92,9 @@ def confirm():
         if secret is None:
             return error_page("The setup expired. Start again from your account page.", 400)
         return _setup_page(user, secret, ix, error=WRONG_CODE, status=400)
-    # The user just proved they hold the second factor: upgrade this session to MFA.
-    current = context.current_session()
-    first = [m for m in current.amr if m not in ("otp", "mfa")] or None
-    browser_session, token = start_fresh_session(
-        user, mfa.amr_after("otp", first), current.upstream
-    )
-    if ix is not None and ix.signed_in_session:
-        ix.signed_in_session = str(browser_session.id)
-        interaction.save(ix)
+    outcome = signin_flow.second_factor_enrolled(context.browser(), user, ix)
     response = make_response(_page("account/recovery_codes.html", codes=codes, ix=ix))
-    hand_over_session(response, token, user)
+    hand_over_session(response, outcome.cookie, user)
     return response
 
 

@@ -27,6 +27,7 @@ from limits import parse
 
 from .. import clock
 from ..observability import count_rate_limited
+from ..services import signin_flow
 from ..services.throttle import email_digest
 from ..store import timeouts
 from . import context
@@ -40,9 +41,9 @@ def _email_key() -> str:
 def _mfa_account_key() -> str:
     """The account a second-factor attempt is for: the pending sign-in's user, else the
     signed-in user stepping up; a bare request falls back to its address."""
-    pending = session.get("mfa_pending")
-    if isinstance(pending, dict) and pending.get("user"):
-        return "mfa-user:" + str(pending["user"])
+    pending = signin_flow.pending_account(session)
+    if pending:
+        return "mfa-user:" + pending
     user = context.current_user()
     return "mfa-user:" + str(user.id) if user is not None else get_remote_address()
 

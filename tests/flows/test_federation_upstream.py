@@ -18,7 +18,7 @@ from idp.config import provider
 from idp.extensions import db
 from idp.models import AuditEvent, FederatedIdentity
 from idp.services import mfa, users
-from idp.views.auth import PENDING_LINK_SECONDS
+from idp.services.signin_flow import PENDING_LINK_SECONDS
 
 from ..conftest import REDIRECT_URI, USER_PASSWORD, make_client, make_user
 from .federation_helpers import Browser, redeem, start
