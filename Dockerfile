@@ -27,7 +27,8 @@ RUN useradd --system --uid 10001 --home-dir /nonexistent --no-create-home \
     && mkdir -p /keys /app/instance && chown idp:idp /keys /app/instance
 COPY --from=deps /opt/idp /opt/idp
 # The `idp` command, as pip's console script would write it; the code itself is /app only
-# (templates/ and migrations/ live beside the package, found from PYTHONPATH=/app).
+# (templates/ and migrations/ live beside the package; idp/templates and idp/migrations are
+# relative symlinks to them, copied as links).
 RUN printf '#!/opt/idp/bin/python\nfrom idp.cli import main\nmain()\n' > /opt/idp/bin/idp \
     && chmod 755 /opt/idp/bin/idp
 WORKDIR /app

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .config import PROJECT_ROOT, Config, load_config
+from .config import PACKAGE_DIR, Config, load_config
 
 if TYPE_CHECKING:  # idp.verifier must import without Flask installed
     from flask import Flask
 
-MIGRATIONS_DIR = str(PROJECT_ROOT / "migrations")
+MIGRATIONS_DIR = str(PACKAGE_DIR / "migrations")
 
 
 def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
@@ -46,7 +46,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     preflight.check_urls(settings)
     if settings.log_json and not settings.testing:
         observability.configure_logging(settings.log_level)
-    app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"))
+    app = Flask(__name__, template_folder=str(PACKAGE_DIR / "templates"))
     app.config.update(
         IDP=settings,
         SECRET_KEY=settings.secret_key,

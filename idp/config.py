@@ -9,7 +9,20 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The package carries templates/, migrations/ and static/, so an installed wheel needs no
+# source tree (in the repository idp/templates and idp/migrations are symlinks to the
+# top-level folders: MANIFEST.in).
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _project_root() -> Path:
+    """Where keys/ and instance/ live by default: the repository when idp runs from its
+    source tree, else (an installed wheel) the directory idp is run from, never the venv."""
+    checkout = PACKAGE_DIR.parent
+    return checkout if (checkout / "setup.cfg").is_file() else Path.cwd()
+
+
+PROJECT_ROOT = _project_root()
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - refused in production
 # Placeholders shipped in docs and deploy/env.example: refused in production.
 PLACEHOLDER_SECRETS = (
