@@ -7,7 +7,6 @@ SQLite and the in-process store, unless IDP_REQUIRE_SERVICES=1 makes that an err
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import threading
@@ -19,13 +18,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from werkzeug.serving import make_server
 
-from idp import clock, create_app
+from idp import create_app
 from idp.config import normalise_database_url
 from idp.extensions import db
 from idp.oauth.keys import generate_key
 from idp.services import clients, users
-from idp.store import StoreUnavailable
 
+from . import isolation
 from .helpers import Browser
 
 REQUIRE_SERVICES = os.environ.get("IDP_REQUIRE_SERVICES") == "1"
@@ -33,11 +32,29 @@ TEST_ISSUER = "http://127.0.0.1:5000"
 USER_EMAIL = "ada@example.com"
 USER_PASSWORD = "correct horse battery staple"
 REDIRECT_URI = "https://rp.example.org/callback"
+PRODUCTION_PASSWORD_HASHER = users.password_hasher  # before the run swaps it
 
 
 def _unavailable(what: str) -> None:
     if REQUIRE_SERVICES:
         pytest.exit(f"IDP_REQUIRE_SERVICES=1 but {what}", returncode=3)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing():
+    """argon2 at its smallest parameters for the run (see tests/isolation.py)."""
+    production = users.password_hasher
+    isolation.use_password_hasher(isolation.CHEAP_PASSWORD_HASHER)
+    yield
+    isolation.use_password_hasher(production)
+
+
+@pytest.fixture
+def production_password_hashing(cheap_password_hashing):
+    """idp's own argon2 parameters (m=19 MiB, t=2), for tests about the hash or its cost."""
+    isolation.use_password_hasher(PRODUCTION_PASSWORD_HASHER)
+    yield
+    isolation.use_password_hasher(isolation.CHEAP_PASSWORD_HASHER)
 
 
 @pytest.fixture(scope="session")
@@ -123,55 +140,47 @@ def migrated(settings):
     return True
 
 
+@pytest.fixture(scope="session")
+def rows_engine(settings, migrated):
+    engine = isolation.rows_engine(settings["database_url"])
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture
-def make_app(settings, migrated):
-    """Build apps from the factory; wipe rows, store keys and the clock afterwards."""
-    built = []
+def world(settings, rows_engine):
+    """The apps this test used; afterwards their rows, store keys and clock are wiped."""
+    used = isolation.TestWorld(settings, rows_engine)
+    yield used
+    used.clean()
+
+
+@pytest.fixture
+def make_app(world):
+    """Build fresh apps from the factory (for settings of their own); discarded after."""
 
     def factory(**overrides):
-        app = create_app({**settings, **overrides})
-        built.append(app)
+        app = create_app({**world.settings, **overrides})
+        world.built.append(app)
         return app
 
-    yield factory
-    clock.reset()
-    _delete_rate_limit_keys(settings)
-    for app in built:
-        queue = app.extensions.get("idp.audit_queue")
-        if queue is not None:
-            queue.close()  # before the rows go: a later flush would leak into the next test
-        with app.app_context():
-            with db.engine.begin() as conn:
-                for table in reversed(db.metadata.sorted_tables):
-                    conn.execute(table.delete())
-            store = app.extensions["idp.store"]
-            if hasattr(store, "delete_prefix"):
-                with contextlib.suppress(StoreUnavailable):  # an app pointed at a dead Redis
-                    store.delete_prefix()
-                store.close()
-            for limiter in app.extensions.get("limiter", ()):
-                pool = getattr(getattr(limiter.storage, "storage", None), "connection_pool", None)
-                if pool is not None:  # Redis storage; memory storage holds no sockets
-                    pool.disconnect()
-            db.engine.dispose()
+    return factory
 
 
-def _delete_rate_limit_keys(settings) -> None:
-    """Flask-Limiter writes its own keys (LIMITS:LIMITER/<prefix>...): remove ours."""
-    if not settings["redis_url"]:
-        return
-    from idp.store import redis_client
-
-    client = redis_client(settings["redis_url"])
-    for key in client.scan_iter(match=f"LIMITS:LIMITER/{settings['redis_prefix']}*", count=500):
-        client.delete(key)
-    client.close()
+@pytest.fixture(scope="session")
+def shared_app(settings, migrated):
+    """The run's app with the default test settings, built once (see tests/isolation.py)."""
+    app = create_app(settings)
+    yield app
+    isolation.stop_background_writers(app)
+    isolation.discard_app(app)
 
 
 @pytest.fixture
-def app(make_app):
+def app(shared_app, world):
     # No app context stays pushed: each request gets its own, as in production.
-    return make_app()
+    world.shared = shared_app
+    return shared_app
 
 
 @pytest.fixture

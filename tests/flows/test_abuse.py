@@ -115,7 +115,7 @@ def _paired_times(client, path: str, emails: list[str], rounds: int) -> list[lis
 
 
 @pytest.mark.parametrize("path", ["/password/forgot", "/verify-email/resend"])
-def test_known_and_unknown_emails_cost_the_same(app, path):
+def test_known_and_unknown_emails_cost_the_same(production_password_hashing, app, path):
     """Medians of paired differences: the known email's extra work used to add ~150%."""
     import statistics
 
@@ -132,7 +132,7 @@ def test_known_and_unknown_emails_cost_the_same(app, path):
     assert abs(difference) <= 0.5 * baseline + 0.002, (statistics.median(known), baseline)
 
 
-def test_registering_a_taken_or_a_free_address_costs_the_same(app):
+def test_registering_a_taken_or_a_free_address_costs_the_same(production_password_hashing, app):
     import re
     import statistics
     import time

@@ -106,7 +106,9 @@ def test_unknown_path_gets_a_page_and_unknown_api_path_json(client):
     assert client.get("/.well-known/nothing").is_json
 
 
-def test_password_hash_is_upgraded_when_argon2_parameters_change(app, browser):
+def test_password_hash_is_upgraded_when_argon2_parameters_change(
+    production_password_hashing, app, browser
+):
     from argon2 import PasswordHasher
 
     from idp.extensions import db
