@@ -271,6 +271,8 @@ class KeyRing:
 
     def configure(self, retired_ttl_seconds: int) -> None:
         """Set how long retired keys stay published (from the token lifetimes) and reload."""
+        if retired_ttl_seconds == self.retired_ttl:
+            return  # loaded with this TTL already: parsing RSA keys again costs ~20 ms each
         self.retired_ttl = retired_ttl_seconds
         self.refresh(force=True)
 
