@@ -23,6 +23,9 @@ class BrowserSession(db.Model):
     )
     auth_time = mapped_column(UTCDateTime, nullable=False)
     amr: Mapped[list] = mapped_column(JSONValue, default=lambda: ["pwd"])
+    # The sign-in methods, in order ("pwd", "fed", "otp", "recovery": services/signin_flow);
+    # amr is derived from them. NULL on sessions from before they were recorded.
+    methods: Mapped[list | None] = mapped_column(JSONValue)
     # The upstream provider the user signed in through, if any (the `idp` claim).
     upstream: Mapped[str | None] = mapped_column(sa.String(32))
     ip: Mapped[str] = mapped_column(sa.String(64), default="")

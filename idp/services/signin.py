@@ -33,8 +33,11 @@ def start_session(
     user_agent: str,
     previous: BrowserSession | None = None,
     upstream: str | None = None,
+    methods: list[str] | None = None,
 ) -> tuple[BrowserSession, str]:
     """Sign the browser in; return the session and its new cookie value.
+
+    `methods` are the sign-in methods used (services/signin_flow), `amr` what they add up to.
 
     The cookie value is always new (no fixation). When the browser was already signed in as
     the same user (prompt=login, max_age, a step-up to MFA) the session keeps its `sid`, so
@@ -52,6 +55,7 @@ def start_session(
         db.session.add(session)
     session.auth_time = now
     session.amr = amr
+    session.methods = methods
     session.upstream = upstream
     session.ip = ip[:64]
     session.user_agent = user_agent[:512]

@@ -13,7 +13,8 @@ function of this module. The views parse the form, call the transition and rende
     a signed-in session ─ second factor enrolled (second_factor_enrolled) ─► SIGNED_IN
 
 A sign-in records the methods it used, in order (`METHODS`: "pwd", "fed", "otp",
-"recovery"); the session's RFC 8176 `amr` is derived from them in one place (`amr_for`).
+"recovery"), on the session; its RFC 8176 `amr` is derived from them in one place
+(`amr_for`).
 A new method (a passkey as first or second factor) is one entry in `METHODS` and one
 transition that ends in `_first_factor_passed` or `_complete`.
 
@@ -83,6 +84,13 @@ def methods_from_amr(amr: list[str] | None) -> list[str]:
     if "mfa" in values and not any(METHODS[m].factor == 2 for m in methods):
         methods.append("recovery")
     return methods
+
+
+def recorded_methods(session: BrowserSession | None) -> list[str]:
+    """The methods a session signed in with (read back from amr for older sessions)."""
+    if session is None:
+        return []
+    return list(session.methods) if session.methods else methods_from_amr(session.amr)
 
 
 def first_factors(methods: list[str]) -> list[str]:
@@ -286,7 +294,7 @@ def second_factor_attempt(
         stepping_up = ix is not None or next_page == "admin"
         current = browser.session
         user = users.get_user(current.user_id) if stepping_up and current else None
-        methods = first_factors(methods_from_amr(current.amr) if current else [])
+        methods = first_factors(recorded_methods(current))
         upstream = current.upstream if current else None
     if user is None or not user.mfa_enabled:
         return None
@@ -325,7 +333,7 @@ def second_factor_enrolled(browser: Browser, user: User, ix: Interaction | None)
     this session signed in for keeps counting it as signed in there.
     """
     current = browser.session
-    methods = first_factors(methods_from_amr(current.amr) if current else [])
+    methods = first_factors(recorded_methods(current))
     upstream = current.upstream if current else None
     session, cookie = _start_session(browser, user, [*methods, "otp"], upstream)
     if ix is not None and ix.signed_in_session:
@@ -378,6 +386,7 @@ def _start_session(
         browser.user_agent,
         previous=browser.session,
         upstream=upstream,
+        methods=list(methods),
     )
 
 
@@ -408,8 +417,8 @@ def take_upstream(state: MutableMapping) -> dict:
     return pending if isinstance(pending, dict) else {}
 
 
-def upstream_declined(ix: Interaction) -> None:
-    """The user said no at the upstream: the app gets access_denied when the request resumes."""
+def decline(ix: Interaction) -> None:
+    """The user said no (at the upstream today): the app gets access_denied on resuming."""
     ix.extra["denied"] = True
     interaction.save(ix)
 

@@ -83,7 +83,7 @@ def callback(name: str):
     except upstream.REFUSALS as exc:
         if isinstance(exc, OAuthError) and exc.error == "access_denied" and ix is not None:
             log.info("upstream sign-in declined", extra={"provider": name})
-            signin_flow.upstream_declined(ix)
+            signin_flow.decline(ix)
             return redirect(url_for("oauth.resume_authorization", ix=ix.id), 303)
         return _refused(provider, upstream.refusal_reason(exc), getattr(exc, "hint", ""))
     except requests.RequestException:

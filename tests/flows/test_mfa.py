@@ -11,6 +11,8 @@ from click.testing import CliRunner
 
 from idp import clock
 from idp.cli import main
+from idp.extensions import db
+from idp.models import BrowserSession
 
 from ..conftest import REDIRECT_URI, USER_EMAIL, USER_PASSWORD, make_client, make_user
 from ..helpers import AuthorizationRequest, Browser, query, verify_jwt
@@ -334,9 +336,7 @@ def _csrf(page) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
 
 
-@pytest.mark.parametrize(
-    ("page", "landing"), [("/account", "/account"), ("/admin/", "/admin/")]
-)
+@pytest.mark.parametrize(("page", "landing"), [("/account", "/account"), ("/admin/", "/admin/")])
 def test_the_page_asked_for_opens_after_the_second_step(app, page, landing):
     """A TOTP user sent to sign in from /account or /admin lands there, not on /."""
     make_user(app, "admin@example.com", USER_PASSWORD, roles=["admin"])
@@ -354,3 +354,26 @@ def test_the_page_asked_for_opens_after_the_second_step(app, page, landing):
     assert done.status_code == 303
     assert done.headers["Location"] == landing
     assert browser.follow(done).status_code == 200
+
+
+def _session_row(app):
+    """The methods and amr of the most recently used live session."""
+    with app.app_context():
+        row = (
+            db.session.execute(
+                db.select(BrowserSession)
+                .where(BrowserSession.ended_at.is_(None))
+                .order_by(BrowserSession.last_seen_at.desc())
+            )
+            .scalars()
+            .first()
+        )
+        return list(row.methods or []), list(row.amr)
+
+
+def test_the_session_records_the_methods_its_amr_comes_from(app):
+    _, secret, codes = signed_in_with_mfa(app)  # enrolled: the session is upgraded
+    assert _session_row(app) == (["pwd", "otp"], ["pwd", "otp", "mfa"])
+    browser, page = password_step(app)
+    assert browser.submit(page, "/login/mfa", {"code": codes[0]}).status_code == 303
+    assert _session_row(app) == (["pwd", "recovery"], ["pwd", "mfa"])

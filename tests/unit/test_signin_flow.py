@@ -3,6 +3,8 @@ RFC 8176 `amr` derived from them (the flows themselves are tested over HTTP in t
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from idp import clock
@@ -65,3 +67,11 @@ def test_a_pending_second_step_goes_stale():
     stale = {**fresh, "at": clock.now() - signin_flow.PENDING_MFA_SECONDS - 5}
     assert signin_flow.pending_second_factor({signin_flow.SECOND_FACTOR_KEY: fresh}) is not None
     assert signin_flow.pending_second_factor({signin_flow.SECOND_FACTOR_KEY: stale}) is None
+
+
+def test_a_session_gives_its_recorded_methods_or_reads_them_from_amr():
+    recorded = SimpleNamespace(methods=["fed", "recovery"], amr=["fed", "mfa"])
+    older = SimpleNamespace(methods=None, amr=["pwd", "otp", "mfa"])
+    assert signin_flow.recorded_methods(recorded) == ["fed", "recovery"]
+    assert signin_flow.recorded_methods(older) == ["pwd", "otp"]
+    assert signin_flow.recorded_methods(None) == []
