@@ -14,9 +14,8 @@ function of this module. The views parse the form, call the transition and rende
 
 A sign-in records the methods it used, in order (`METHODS`: "pwd", "fed", "otp",
 "recovery"), on the session; its RFC 8176 `amr` is derived from them in one place
-(`amr_for`).
-A new method (a passkey as first or second factor) is one entry in `METHODS` and one
-transition that ends in `_first_factor_passed` or `_complete`.
+(`amr_for`). A new method (a passkey as first or second factor) is one entry in `METHODS`
+and one transition that ends in `_first_factor_passed` or `_complete` (docs/signin.md).
 
 State between requests lives in the browser's signed cookie (the Flask session, handed in
 as `Browser.state`) under the keys below, each short-lived; the wrong-code counter of a
