@@ -10,7 +10,9 @@ from functools import wraps
 import click
 from flask import Flask
 
+from .cli_options import collect, model_options
 from .config import ConfigError
+from .schemas.clients import ClientMetadata
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password-123"  # noqa: S105 - documented demo credentials
@@ -178,102 +180,21 @@ def clients() -> None:
 
 
 @clients.command("create")
-@click.option("--name", required=True)
-@click.option("--redirect-uri", "redirect_uris", multiple=True)
-@click.option("--post-logout-redirect-uri", "post_logout_redirect_uris", multiple=True)
 @click.option("--public", is_flag=True, help="A client that cannot keep a secret (uses PKCE).")
-@click.option("--grant-type", "grant_types", multiple=True)
-@click.option("--scope", default="openid profile email", show_default=True)
-@click.option(
-    "--auth-method",
-    type=click.Choice(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]),
-)
-@click.option("--first-party", is_flag=True, help="Trusted app: skip the consent page.")
-@click.option("--require-mfa", is_flag=True, help="Every sign-in to this app needs TOTP.")
-@click.option("--backchannel-logout-uri", help="Where idp POSTs logout tokens when sessions end.")
-@click.option(
-    "--backchannel-logout-session-required",
-    is_flag=True,
-    help="The app needs `sid` in logout tokens (idp always sends it).",
-)
-@click.option("--jwks-uri", help="private_key_jwt: where the client publishes its keys.")
-@click.option(
-    "--jwks-file", type=click.File("r"), help="private_key_jwt: a JWKS file of public keys."
-)
-@click.option(
-    "--refresh-retry-window",
-    type=int,
-    help="Seconds a lost refresh response may be fetched again (default IDP_REFRESH_RETRY_WINDOW).",
-)
-@click.option(
-    "--id-token-signed-response-alg",
-    type=click.Choice(["RS256", "ES256"]),
-    help="Sign this client's ID tokens with ALG (an active key of ALG must exist).",
-)
-@click.option(
-    "--exchange-audience",
-    "exchange_audiences",
-    multiple=True,
-    help="Token exchange: an audience the client may ask tokens for (repeatable).",
-)
-@click.option(
-    "--exchange-scope",
-    "exchange_scopes",
-    multiple=True,
-    help="Token exchange: a scope the client may ask for (repeatable).",
-)
+@model_options(ClientMetadata)
 @with_app
-def clients_create(
-    name,
-    redirect_uris,
-    post_logout_redirect_uris,
-    public,
-    grant_types,
-    scope,
-    auth_method,
-    first_party,
-    jwks_uri,
-    jwks_file,
-    refresh_retry_window,
-    require_mfa,
-    backchannel_logout_uri,
-    backchannel_logout_session_required,
-    id_token_signed_response_alg,
-    exchange_audiences,
-    exchange_scopes,
-) -> None:
-    """Register a client and print it as JSON (the secret is shown this once)."""
-    from .services.clients import create_client, describe
+def clients_create(public: bool, **options) -> None:
+    """Register a client and print it as JSON (the secret is shown this once).
 
-    client, secret = create_client(
-        name=name,
-        redirect_uris=list(redirect_uris),
-        post_logout_redirect_uris=list(post_logout_redirect_uris),
-        public=public or auth_method == "none",
-        grant_types=list(grant_types) or None,
-        scope=scope,
-        auth_method=auth_method,
-        first_party=first_party,
-        jwks=_read_jwks(jwks_file),
-        jwks_uri=jwks_uri,
-        refresh_retry_window=refresh_retry_window,
-        require_mfa=require_mfa,
-        backchannel_logout_uri=backchannel_logout_uri,
-        backchannel_logout_session_required=backchannel_logout_session_required,
-        id_token_signed_response_alg=id_token_signed_response_alg,
-        exchange_audiences=list(exchange_audiences),
-        exchange_scopes=list(exchange_scopes),
-    )
+    The options are the fields of the client schema (idp/schemas/clients.py).
+    """
+    from .services.clients import describe, model_input, register
+
+    data = collect(ClientMetadata, options)
+    if public:
+        data = model_input({**data, "public": True})
+    client, secret = register(data)
     click.echo(json.dumps(describe(client, secret), indent=2))
-
-
-def _read_jwks(handle) -> dict | None:
-    if handle is None:
-        return None
-    try:
-        return json.load(handle)
-    except ValueError as exc:
-        raise click.ClickException(f"{handle.name} is not JSON") from exc
 
 
 @clients.command("list")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import Config
+from ..schemas import scopes
 from ..services.mfa import ACR_MFA, ACR_PASSWORD
 from .client_auth import ALL_AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
 from .keys import KeyRing
 from .responses import RESPONSE_MODES
-from .server import SCOPES_SUPPORTED
 from .token_exchange import TOKEN_EXCHANGE_GRANT_TYPE
 
 
@@ -25,7 +25,7 @@ def metadata(config: Config, keys: KeyRing) -> dict[str, Any]:
         "revocation_endpoint": f"{issuer}/revoke",
         "introspection_endpoint": f"{issuer}/introspect",
         "end_session_endpoint": f"{issuer}/session/end",
-        "scopes_supported": SCOPES_SUPPORTED,
+        "scopes_supported": scopes.supported(),
         "response_types_supported": ["code"],
         "response_modes_supported": list(RESPONSE_MODES),
         "grant_types_supported": [
@@ -44,23 +44,7 @@ def metadata(config: Config, keys: KeyRing) -> dict[str, Any]:
         "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_AUTH_METHODS,
         "introspection_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
         "code_challenge_methods_supported": ["S256"],
-        "claims_supported": [
-            "iss",
-            "sub",
-            "aud",
-            "exp",
-            "iat",
-            "auth_time",
-            "nonce",
-            "at_hash",
-            "amr",
-            "sid",
-            "acr",
-            "roles",
-            "name",
-            "email",
-            "email_verified",
-        ],
+        "claims_supported": scopes.claims_supported(),
         "prompt_values_supported": ["none", "login", "consent"],
         "acr_values_supported": [ACR_PASSWORD, ACR_MFA],
         "claims_parameter_supported": False,

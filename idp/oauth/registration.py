@@ -26,9 +26,9 @@ from joserfc.errors import InvalidClaimError
 
 from ..extensions import db
 from ..models import Client
+from ..schemas import clients as client_schema
+from ..schemas import scopes
 from ..services import clients
-
-REGISTRABLE_SCOPES = ("openid", "profile", "email", "offline_access", "roles")
 
 
 @dataclass
@@ -51,63 +51,50 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _client_fields(metadata: dict) -> dict:
-    """Map RFC 7591 metadata onto clients.create_client's parameters."""
-    allowed = {
-        "client_name",
-        "redirect_uris",
-        "post_logout_redirect_uris",
-        "grant_types",
-        "response_types",
-        "scope",
-        "token_endpoint_auth_method",
-        "jwks",
-        "jwks_uri",
-        "backchannel_logout_uri",
-        "backchannel_logout_session_required",
-        "id_token_signed_response_alg",
-        "client_uri",
-        "logo_uri",
-        "contacts",
-        "application_type",
-    }
+# RFC 7591 and OIDC Registration fields accepted and checked but not stored.
+INFORMATIONAL = {"client_uri", "logo_uri", "contacts", "application_type", "response_types"}
+REGISTRATION_GRANT_TYPES = ("authorization_code", "refresh_token")
+
+
+def _registration_input(metadata: dict) -> dict:
+    """RFC 7591 metadata as schemas.ClientMetadata input, within what dynamically registered
+    clients may have: the REGISTRABLE fields, the code flow, the standard OIDC scopes."""
     # OIDC Registration fills these defaults in; only their default values work here.
     for name, default in (("require_auth_time", False), ("subject_type", "public")):
         if metadata.get(name, default) == default:
             metadata.pop(name, None)
-    unsupported = sorted(set(metadata) - allowed)
+    registrable = client_schema.field_names(registrable_only=True)
+    unsupported = sorted(set(metadata) - set(registrable) - INFORMATIONAL)
     if unsupported:
         raise InvalidClientMetadataError(f"'{unsupported[0]}' is not supported here.")
     if metadata.get("response_types", ["code"]) != ["code"]:
         raise InvalidClientMetadataError("Only the 'code' response type is supported.")
     grant_types = metadata.get("grant_types") or ["authorization_code"]
-    if not set(grant_types) <= {"authorization_code", "refresh_token"}:
+    if not set(grant_types) <= set(REGISTRATION_GRANT_TYPES):
         raise InvalidClientMetadataError(
             "Dynamically registered clients may use authorization_code and refresh_token."
         )
     scope = metadata.get("scope") or clients.DEFAULT_SCOPE
-    if not set(scope.split()) <= set(REGISTRABLE_SCOPES):
-        raise InvalidClientMetadataError(f"'scope' may only hold: {' '.join(REGISTRABLE_SCOPES)}.")
-    auth_method = metadata.get("token_endpoint_auth_method", "client_secret_basic")
+    allowed_scopes = scopes.registrable()
+    if not set(scope.split()) <= set(allowed_scopes):
+        raise InvalidClientMetadataError(f"'scope' may only hold: {' '.join(allowed_scopes)}.")
     _check_redirect_uris(
         metadata.get("redirect_uris") or [], metadata.get("application_type", "web")
     )
-    return {
-        "name": metadata.get("client_name") or "Unnamed client",
-        "redirect_uris": metadata.get("redirect_uris") or [],
-        "post_logout_redirect_uris": metadata.get("post_logout_redirect_uris") or [],
-        "public": auth_method == "none",
-        "grant_types": grant_types,
-        "scope": scope,
-        "auth_method": auth_method,
-        "jwks": metadata.get("jwks"),
-        "jwks_uri": metadata.get("jwks_uri"),
-        "backchannel_logout_uri": metadata.get("backchannel_logout_uri"),
-        "backchannel_logout_session_required": bool(
-            metadata.get("backchannel_logout_session_required")
-        ),
-        "id_token_signed_response_alg": metadata.get("id_token_signed_response_alg"),
-    }
+    data = {name: metadata[name] for name in registrable if metadata.get(name) is not None}
+    data.update(
+        client_name=metadata.get("client_name") or "Unnamed client",
+        grant_types=grant_types,
+        scope=scope,
+    )
+    return data
+
+
+def _refused(exc: clients.ClientError) -> Exception:
+    """RFC 7591 §3.2.2: a bad redirect URI has its own error code."""
+    if exc.field == "redirect_uris":
+        return InvalidRedirectURIError(str(exc))
+    return InvalidClientMetadataError(str(exc))
 
 
 def _check_redirect_uris(uris: list[str], application_type: str) -> None:
@@ -140,34 +127,15 @@ class RedirectURIClaims(OAuthClientMetadata):
             raise InvalidClaimError("redirect_uris")
 
 
-class LogoutClaims(BaseClaims):
-    """RP-Initiated Logout §3.1 and Back-Channel Logout §2.2 metadata. Without a claims
-    class naming them, Authlib drops these fields and registration "succeeds" without
-    them; their URLs are then checked by clients.create_client (outbound rules too)."""
+class SchemaClaims(BaseClaims):
+    """The REGISTRABLE fields of schemas.ClientMetadata. Authlib keeps only the fields a claims
+    class names and silently drops the rest, so registration would "succeed" without them;
+    their values are checked by the model (clients.register)."""
 
-    REGISTERED_CLAIMS = [
-        "post_logout_redirect_uris",
-        "backchannel_logout_uri",
-        "backchannel_logout_session_required",
-    ]
-
-    def validate(self, now=None, leeway=0) -> None:
-        super().validate(now, leeway)
-        uris = self.get("post_logout_redirect_uris")
-        if uris is not None and not (
-            isinstance(uris, list) and all(isinstance(u, str) for u in uris)
-        ):
-            raise InvalidClaimError("post_logout_redirect_uris")
-        if self.get("backchannel_logout_uri") is not None and not isinstance(
-            self["backchannel_logout_uri"], str
-        ):
-            raise InvalidClaimError("backchannel_logout_uri")
-        required = self.get("backchannel_logout_session_required")
-        if required is not None and not isinstance(required, bool):
-            raise InvalidClaimError("backchannel_logout_session_required")
+    REGISTERED_CLAIMS = client_schema.field_names(registrable_only=True)
 
 
-CLAIMS_CLASSES = [RedirectURIClaims, OIDCClientMetadata, LogoutClaims]
+CLAIMS_CLASSES = [RedirectURIClaims, OIDCClientMetadata, SchemaClaims]
 
 
 def _server_metadata() -> dict:
@@ -202,9 +170,9 @@ class RegistrationEndpoint(_RegistrationEndpoint):
 
     def save_client(self, client_info, client_metadata, request):
         try:
-            client, secret = clients.create_client(**_client_fields(client_metadata))
+            client, secret = clients.register(_registration_input(client_metadata))
         except clients.ClientError as exc:
-            raise InvalidClientMetadataError(str(exc)) from exc
+            raise _refused(exc) from exc
         token = secrets.token_urlsafe(32)
         client.registration_token_hash = _hash(token)
         db.session.commit()
@@ -260,10 +228,13 @@ class ConfigurationEndpoint(_ConfigurationEndpoint):
         return {"registration_client_uri": _registration_uri(client.client_id)}
 
     def update_client(self, client, client_metadata, request):
+        # RFC 7592 §2.2: the request replaces the registration; fields it leaves out go back
+        # to their defaults (those that only an operator sets keep their value).
+        registrable = client_schema.field_names(registrable_only=True)
         try:
-            return clients.update_client(client, **_client_fields(client_metadata))
+            return clients.change(client, _registration_input(client_metadata), reset=registrable)
         except clients.ClientError as exc:
-            raise InvalidClientMetadataError(str(exc)) from exc
+            raise _refused(exc) from exc
 
     def delete_client(self, client, request) -> None:
         clients.delete_client(client.client_id)

@@ -29,8 +29,6 @@ from .token_exchange import TokenExchangeGrant
 from .tokens import AccessTokenGenerator
 from .validators import AccessTokenValidator
 
-SCOPES_SUPPORTED = ["openid", "profile", "email", "offline_access", "roles"]
-
 
 class IssuerRequest(OAuth2Request):
     """An OAuth2Request whose URI is built from the issuer, not from proxy-dependent headers."""

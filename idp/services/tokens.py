@@ -15,9 +15,10 @@ from joserfc import jws
 from ..extensions import db
 from ..models import AuthorizationCode, Client, RefreshToken, User
 from ..models.base import utcnow
+from ..schemas import scopes
 from . import audit, blocklist
 
-OFFLINE_SCOPE = "offline_access"
+OFFLINE_SCOPE = scopes.OFFLINE_ACCESS
 
 
 def new_refresh_token() -> str:

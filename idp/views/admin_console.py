@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 
+from ..schemas import clients as client_schema
 from ..services import admin, audit, clients, roles, signin, users
 from . import context
 from .serializers import audit_event_json
@@ -151,34 +152,30 @@ def client_list(error: str | None = None, status: int = 200, created: dict | Non
     )
 
 
+# The client fields the console's form has; its "name" input is client_name.
+CLIENT_FORM_FIELDS = (
+    "client_name",
+    "redirect_uris",
+    "post_logout_redirect_uris",
+    "grant_types",
+    "scope",
+    "first_party",
+    "require_mfa",
+    "refresh_retry_window",
+)
+CLIENT_FORM_NAMES = {"client_name": "name"}
+
+
 @bp.post("/clients")
 def client_create():
-    form = request.form
     try:
-        client, secret = clients.create_client(
-            name=form.get("name", ""),
-            redirect_uris=form.get("redirect_uris", "").split(),
-            post_logout_redirect_uris=form.get("post_logout_redirect_uris", "").split(),
-            public=form.get("public") == "on",
-            grant_types=form.getlist("grant_types") or None,
-            scope=form.get("scope") or clients.DEFAULT_SCOPE,
-            first_party=form.get("first_party") == "on",
-            require_mfa=form.get("require_mfa") == "on",
-            refresh_retry_window=_retry_window(form.get("refresh_retry_window", "")),
-        )
+        data = client_schema.from_form(request.form, CLIENT_FORM_NAMES, CLIENT_FORM_FIELDS)
+        if request.form.get("public") == "on":
+            data = clients.model_input({**data, "public": True})
+        client, secret = clients.register(data)
     except clients.ClientError as exc:
         return client_list(error=str(exc), status=400)
     return client_list(created=clients.describe(client, secret), status=201)
-
-
-def _retry_window(value: str) -> int | None:
-    """The form's seconds; empty means the server's IDP_REFRESH_RETRY_WINDOW applies."""
-    if not value.strip():
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise clients.ClientError("the refresh retry window is a whole number of seconds") from None
 
 
 @bp.get("/clients/<client_id>")
@@ -203,10 +200,10 @@ def client_retry_window(client_id: str):
     if client is None:
         abort(404)
     try:
-        seconds = _retry_window(request.form.get("refresh_retry_window", ""))
-        if seconds is None:
+        data = client_schema.from_form(request.form, {}, ["refresh_retry_window"])
+        if not data:
             raise clients.ClientError("give a number of seconds (0 keeps rotation strict)")
-        clients.update_client(client, refresh_retry_window=seconds)
+        clients.change(client, data)
     except clients.ClientError as exc:
         return client_show(client_id, error=str(exc), status=400)
     return redirect(url_for("admin_console.client_show", client_id=client_id), 303)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..schemas import clients as client_schema
+
 
 def _ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -236,7 +238,7 @@ def _document(issuer: str) -> dict[str, Any]:
                 "patch": _op(
                     "Update client metadata",
                     client_ok,
-                    body="ClientMetadata",
+                    body="ClientMetadataUpdate",
                     errors=(400, 401, 403, 404),
                 ),
                 "delete": _op(
@@ -362,51 +364,7 @@ def _document(issuer: str) -> dict[str, Any]:
                         "last_seen_at": {"type": "string", "format": "date-time"},
                     },
                 },
-                "ClientMetadata": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "client_name": {"type": "string"},
-                        "redirect_uris": STRINGS,
-                        "post_logout_redirect_uris": STRINGS,
-                        "grant_types": STRINGS,
-                        "scope": {"type": "string"},
-                        "token_endpoint_auth_method": {
-                            "type": "string",
-                            "enum": [
-                                "client_secret_basic",
-                                "client_secret_post",
-                                "private_key_jwt",
-                                "none",
-                            ],
-                        },
-                        "first_party": {"type": "boolean"},
-                        "require_mfa": {"type": "boolean"},
-                        "backchannel_logout_uri": {"type": "string", "format": "uri"},
-                        "backchannel_logout_session_required": {"type": "boolean"},
-                        "jwks_uri": {"type": "string", "format": "uri"},
-                        "jwks": {"type": "object"},
-                        "refresh_retry_window": {"type": "integer", "minimum": 0},
-                        "id_token_signed_response_alg": {"type": "string"},
-                    },
-                },
-                "Client": {
-                    # The registered metadata as stored (RFC 7591 names), plus the id.
-                    "type": "object",
-                    "required": ["client_id"],
-                    "properties": {
-                        "client_id": {"type": "string"},
-                        "client_secret": {
-                            "type": "string",
-                            "description": "Only when created or rotated",
-                        },
-                        "client_name": {"type": "string"},
-                        "redirect_uris": STRINGS,
-                        "grant_types": STRINGS,
-                        "token_endpoint_auth_method": {"type": "string"},
-                        "first_party": {"type": "boolean"},
-                    },
-                },
+                **client_schema.openapi_components(),
                 "AuditEvent": {
                     "type": "object",
                     "properties": {

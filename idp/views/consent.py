@@ -5,20 +5,12 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749 import scope_to_list
 from flask import Blueprint, redirect, render_template, request, url_for
 
+from ..schemas import scopes
 from ..services import clients, consents, interaction
 from . import context
 from .errors import error_page
 
 bp = Blueprint("consent", __name__)
-
-SCOPE_DESCRIPTIONS = {
-    "openid": "Know who you are when you sign in",
-    "profile": "See your name",
-    "email": "See your email address and whether it is verified",
-    "offline_access": "Keep access while you are not using the app",
-    "roles": "See your roles",
-    "idp:admin": "Administer this identity provider",
-}
 
 
 @bp.route("/consent", methods=["GET", "POST"])
@@ -40,9 +32,6 @@ def consent():
             ix.extra["denied"] = True
         interaction.save(ix)
         return redirect(url_for("oauth.resume_authorization", ix=ix.id), 303)
-    scopes = [
-        SCOPE_DESCRIPTIONS.get(name, f"Use the “{name}” permission")
-        for name in scope_to_list(scope) or []
-    ]
-    body = render_template("consent/consent.html", ix=ix, client=client, scopes=scopes)
+    texts = [scopes.consent_text(name) for name in scope_to_list(scope) or []]
+    body = render_template("consent/consent.html", ix=ix, client=client, scopes=texts)
     return body, 200, {"Cache-Control": "no-store"}
