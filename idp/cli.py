@@ -232,12 +232,14 @@ def users() -> None:
 @with_app
 def users_create(email: str, name: str, roles: tuple[str, ...], password_stdin: bool) -> None:
     """Create a user; the password comes from standard input, never an argument."""
+    from .schemas.users import NewUser, validate
     from .services.users import create_user
 
     password = sys.stdin.readline().rstrip("\r\n")
     if not password:
         raise click.ClickException("no password on standard input")
-    user = create_user(email, password, name=name, roles=list(roles) or None, email_verified=True)
+    new = validate(NewUser, {"email": email, "name": name, "roles": list(roles) or ["user"]})
+    user = create_user(new.email, password, name=new.name, roles=new.roles, email_verified=True)
     click.echo(json.dumps({"id": str(user.id), "email": user.email, "roles": user.roles}))
 
 

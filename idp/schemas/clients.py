@@ -35,6 +35,7 @@ from pydantic.json_schema import (
 )
 
 from .errors import InvalidInput, from_validation_error
+from .openapi import tidy
 from .surfaces import REGISTRABLE, Cli
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
@@ -444,7 +445,7 @@ def openapi_components() -> dict[str, Any]:
     _, document = models_json_schema(
         [(ClientMetadata, "validation")], ref_template="#/components/schemas/{model}"
     )
-    components = {name: _tidy(schema) for name, schema in document["$defs"].items()}
+    components = {name: tidy(schema) for name, schema in document["$defs"].items()}
     new = components["ClientMetadata"]
     update = {k: v for k, v in new.items() if k != "required"}
     shown = {
@@ -459,17 +460,3 @@ def openapi_components() -> dict[str, Any]:
         },
     }
     return {**components, "ClientMetadataUpdate": update, "Client": shown}
-
-
-def _tidy(node: Any, names: bool = False) -> Any:
-    """Drop pydantic's titles and the `default: null` of fields that are simply not set
-    (`names`: the keys of `node` are property names, kept whatever they are)."""
-    if isinstance(node, dict):
-        return {
-            key: _tidy(value, names=not names and key == "properties")
-            for key, value in node.items()
-            if names or (key != "title" and not (key == "default" and value is None))
-        }
-    if isinstance(node, list):
-        return [_tidy(value) for value in node]
-    return node

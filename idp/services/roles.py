@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from ..extensions import db
 from ..models import BUILT_IN_ROLES, Role
+from ..schemas.users import checked_role_name
 from . import audit
-from .users import ROLE_PATTERN, AccountConflict, AccountError
+from .users import AccountConflict, AccountError
 
 
 def all_roles() -> list[str]:
@@ -15,11 +16,7 @@ def all_roles() -> list[str]:
 
 def define(name: str, description: str = "") -> Role:
     """Add a role; raise AccountError for a bad or taken name."""
-    if not ROLE_PATTERN.match(name or ""):
-        raise AccountError(
-            "a role name is 1-64 characters: lower-case letters, digits, _ : . or -, "
-            "starting with a letter"
-        )
+    checked_role_name(name)
     if name in all_roles():
         raise AccountConflict(f"the role {name!r} exists already")
     role = Role(name=name, description=description[:200])

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import logging
-import re
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from ..extensions import db
 from ..models import BUILT_IN_ROLES, User
+from ..schemas.users import (  # noqa: F401 - the account rules, defined once in the schema
+    EMAIL_PATTERN,
+    MAX_PASSWORD_LENGTH,
+    ROLE_PATTERN,
+    checked_email,
+    normalise_email,
+)
+from ..schemas.users import InvalidAccount as AccountError
 
 log = logging.getLogger("idp.security")
 
@@ -17,29 +24,12 @@ log = logging.getLogger("idp.security")
 password_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 # Verified for unknown emails so they cost the same argon2 work as known ones.
 _DUMMY_HASH = password_hasher.hash("not-a-real-password-dummy-for-timing")
-MAX_PASSWORD_LENGTH = 128
-ROLE_PATTERN = re.compile(r"^[a-z][a-z0-9_:.-]{0,63}$")
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-class AccountError(ValueError):
-    """Input that cannot make an account; the message is safe to show."""
 
 
 class AccountConflict(AccountError):
     """The email or role name is taken (the admin API answers 409)."""
 
-
-def normalise_email(email: str) -> str:
-    return email.strip().lower()
-
-
-def checked_email(email: str) -> str:
-    """The normalised address; raise AccountError when it cannot be an email address."""
-    email = normalise_email(email)
-    if not EMAIL_PATTERN.match(email) or len(email) > 320:
-        raise AccountError("a valid email address is required")
-    return email
+    error = "conflict"
 
 
 def find_by_email(email: str) -> User | None:

@@ -16,6 +16,8 @@ from ..extensions import (
     csrf,  # noqa: I001
     db,
 )
+from ..schemas import users as user_schema
+from ..schemas.errors import InvalidInput
 from ..services import admin, audit, clients, roles, signin, users
 from .serializers import audit_event_json, session_json, user_json
 
@@ -43,11 +45,13 @@ def api_error(exc: ApiError):
     return response
 
 
-@bp.errorhandler(users.AccountError)
-def invalid_input(exc: users.AccountError):
+@bp.errorhandler(InvalidInput)
+def invalid_input(exc: InvalidInput):
+    """Input a schema or a service refused (schemas.errors.InvalidInput): 400 with the
+    error code it carries (invalid_request, invalid_client_metadata); a taken name 409."""
     if isinstance(exc, users.AccountConflict):
         return api_error(ApiError(409, "conflict", str(exc)))
-    return api_error(ApiError(400, "invalid_request", str(exc)))
+    return api_error(ApiError(400, exc.error, str(exc)))
 
 
 # The query parameters each operation documents; any other is refused (a typo such as
@@ -84,29 +88,13 @@ def require_admin_token():
     return None
 
 
-def _json_body(allowed: set[str] | None = None) -> dict:
-    """The JSON object sent; with `allowed`, an unknown field is refused, not ignored."""
+def _json_body() -> dict:
+    """The JSON object sent; its fields are checked by a schema (idp/schemas), which refuses
+    unknown ones rather than ignoring them."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_request", "The body must be a JSON object.")
-    unknown = sorted(set(body) - allowed) if allowed is not None else []
-    if unknown:
-        raise ApiError(400, "invalid_request", f"Unknown field '{unknown[0]}'.")
     return body
-
-
-def _field(body: dict, name: str, kind: type, required: bool = False):
-    if name not in body:
-        if required:
-            raise ApiError(400, "invalid_request", f"'{name}' is required.")
-        return None
-    value = body[name]  # an explicit null is a wrong type, not "unchanged" (as in the schema)
-    if kind is list:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ApiError(400, "invalid_request", f"'{name}' must be a list of strings.")
-    elif not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ApiError(400, "invalid_request", f"'{name}' must be a {kind.__name__}.")
-    return value
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -135,13 +123,13 @@ def list_users():
 
 @bp.post("/users")
 def create_user():
-    body = _json_body({"email", "password", "name", "roles", "email_verified"})
+    new = user_schema.validate(user_schema.NewUser, _json_body())
     user = users.create_user(
-        _field(body, "email", str, required=True),
-        _field(body, "password", str),
-        name=_field(body, "name", str) or "",
-        roles=roles.check_known(_field(body, "roles", list) or ["user"]),
-        email_verified=bool(_field(body, "email_verified", bool)),
+        new.email,
+        new.password,
+        name=new.name,
+        roles=roles.check_known(new.roles or ["user"]),
+        email_verified=new.email_verified,
     )
     response = jsonify(user_json(user))
     response.status_code = 201
@@ -157,11 +145,11 @@ def show_user(user_id: str):
 @bp.patch("/users/<user_id>")
 def update_user(user_id: str):
     user = _user_or_404(user_id)
-    body = _json_body({"name", "email_verified", "roles", "disabled"})
-    admin.update_profile(user, _field(body, "name", str), _field(body, "email_verified", bool))
-    if (new_roles := _field(body, "roles", list)) is not None:
-        admin.set_roles(user, new_roles, actor=g.admin_actor)
-    disabled = _field(body, "disabled", bool)
+    update = user_schema.validate(user_schema.UserUpdate, _json_body())
+    admin.update_profile(user, update.name, update.email_verified)
+    if update.roles is not None:
+        admin.set_roles(user, update.roles, actor=g.admin_actor)
+    disabled = update.disabled
     if disabled is True and not user.disabled:
         admin.disable(user, actor=g.admin_actor)
     elif disabled is False and user.disabled:
@@ -172,8 +160,8 @@ def update_user(user_id: str):
 @bp.put("/users/<user_id>/roles")
 def set_user_roles(user_id: str):
     user = _user_or_404(user_id)
-    body = _json_body({"roles"})
-    admin.set_roles(user, _field(body, "roles", list, required=True), g.admin_actor)
+    body = user_schema.validate(user_schema.RoleList, _json_body())
+    admin.set_roles(user, body.roles, g.admin_actor)
     return jsonify(user_json(user))
 
 
@@ -233,10 +221,8 @@ def list_roles():
 
 @bp.post("/roles")
 def define_role():
-    body = _json_body({"name", "description"})
-    role = roles.define(
-        _field(body, "name", str, required=True), _field(body, "description", str) or ""
-    )
+    body = user_schema.validate(user_schema.Role, _json_body())
+    role = roles.define(body.name, body.description)
     return jsonify(name=role.name, description=role.description), 201
 
 
@@ -245,11 +231,6 @@ def _client_or_404(client_id: str):
     if client is None:
         raise ApiError(404, "not_found", "No such client.")
     return client
-
-
-@bp.errorhandler(clients.ClientError)
-def invalid_client_metadata(exc: clients.ClientError):
-    return api_error(ApiError(400, exc.error, str(exc)))
 
 
 @bp.get("/clients")

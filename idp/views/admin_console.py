@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 
 from ..schemas import clients as client_schema
+from ..schemas import users as user_schema
 from ..services import admin, audit, clients, roles, signin, users
 from . import context
 from .serializers import audit_event_json
@@ -68,12 +69,22 @@ def user_list():
 @bp.post("/users")
 def user_create():
     try:
+        form = request.form
+        fields = {
+            "email": form.get("email", ""),
+            "name": form.get("name", ""),
+            "roles": form.getlist("roles") or ["user"],
+            "email_verified": form.get("email_verified") == "on",
+        }
+        if form.get("password"):
+            fields["password"] = form["password"]
+        new = user_schema.validate(user_schema.NewUser, fields)
         user = users.create_user(
-            request.form.get("email", ""),
-            request.form.get("password") or None,
-            name=request.form.get("name", ""),
-            roles=roles.check_known(request.form.getlist("roles") or ["user"]),
-            email_verified=request.form.get("email_verified") == "on",
+            new.email,
+            new.password,
+            name=new.name,
+            roles=roles.check_known(new.roles),
+            email_verified=new.email_verified,
         )
     except users.AccountError as exc:
         items, total = admin.list_users(1, PER_PAGE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..schemas import clients as client_schema
+from ..schemas import users as user_schema
 
 
 def _ref(name: str) -> dict:
@@ -293,65 +294,7 @@ def _document(issuer: str) -> dict[str, Any]:
                         "error_description": {"type": "string"},
                     },
                 },
-                "User": {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "string", "format": "uuid"},
-                        "email": {"type": "string", "format": "email"},
-                        "email_verified": {"type": "boolean"},
-                        "name": {"type": "string"},
-                        "roles": STRINGS,
-                        "disabled": {"type": "boolean"},
-                        "mfa_enabled": {"type": "boolean"},
-                        "created_at": {"type": "string", "format": "date-time"},
-                    },
-                },
-                "UserPage": {
-                    "type": "object",
-                    "properties": {
-                        "users": {"type": "array", "items": _ref("User")},
-                        "page": {"type": "integer"},
-                        "per_page": {"type": "integer"},
-                        "total": {"type": "integer"},
-                    },
-                },
-                "NewUser": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["email"],
-                    "properties": {
-                        "email": {"type": "string", "format": "email"},
-                        "password": {"type": "string", "minLength": 8, "maxLength": 128},
-                        "name": {"type": "string"},
-                        "roles": STRINGS,
-                        "email_verified": {"type": "boolean"},
-                    },
-                },
-                "UserUpdate": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "name": {"type": "string"},
-                        "email_verified": {"type": "boolean"},
-                        "roles": STRINGS,
-                        "disabled": {"type": "boolean"},
-                    },
-                },
-                "RoleList": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["roles"],
-                    "properties": {"roles": STRINGS},
-                },
-                "Role": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["name"],
-                    "properties": {
-                        "name": {"type": "string", "pattern": "^[a-z][a-z0-9_:.-]{0,63}$"},
-                        "description": {"type": "string"},
-                    },
-                },
+                **user_schema.openapi_components(),
                 "Session": {
                     "type": "object",
                     "properties": {

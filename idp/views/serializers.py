@@ -1,27 +1,16 @@
-"""JSON shapes of users, sessions and audit events, shared by the admin API and the CLI."""
+"""JSON shapes of sessions and audit events for the admin API and console (users: the User
+model in idp/schemas/users.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..models import AuditEvent, BrowserSession, User
+from ..models import AuditEvent, BrowserSession
+from ..schemas.users import user_json  # noqa: F401 - the User shape, from its schema
 
 
 def _time(value) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def user_json(user: User) -> dict[str, Any]:
-    return {
-        "id": str(user.id),
-        "email": user.email,
-        "email_verified": bool(user.email_verified),
-        "name": user.name,
-        "roles": list(user.roles),
-        "disabled": bool(user.disabled),
-        "mfa_enabled": user.mfa_enabled,
-        "created_at": _time(user.created_at),
-    }
 
 
 def session_json(session: BrowserSession) -> dict[str, Any]:
