@@ -127,7 +127,10 @@ def user_show(user_id: str, error: str | None = None, status: int = 200):
 def user_roles(user_id: str):
     user = _user(user_id)
     try:
-        admin.set_roles(user, request.form.getlist("roles"), actor=g.admin_actor)
+        chosen = user_schema.validate(
+            user_schema.RoleList, {"roles": request.form.getlist("roles")}
+        )
+        admin.set_roles(user, chosen.roles, actor=g.admin_actor)
     except users.AccountError as exc:
         return user_show(user_id, error=str(exc), status=400)
     return redirect(url_for("admin_console.user_show", user_id=user_id), 303)
