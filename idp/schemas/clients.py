@@ -35,7 +35,7 @@ from pydantic.json_schema import (
 )
 
 from .errors import InvalidInput, from_validation_error
-from .openapi import tidy
+from .openapi import cached, tidy
 from .surfaces import REGISTRABLE, Cli
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
@@ -439,6 +439,7 @@ def from_form(form, aliases: Mapping[str, str], fields: Iterable[str]) -> dict[s
     return data
 
 
+@cached
 def openapi_components() -> dict[str, Any]:
     """The client schemas of the admin API's OpenAPI document, generated from the model:
     ClientMetadata (a new client), ClientMetadataUpdate (any part of it), Client (as shown)."""

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+import copy
+import functools
+from collections.abc import Callable
 from typing import Any
+
+
+def cached(build: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """Build the schemas once (pydantic takes ~5 ms); hand out copies, which callers may
+    change (the admin API adds its printable-string patterns)."""
+    once = functools.cache(build)
+
+    @functools.wraps(build)
+    def copy_of() -> dict[str, Any]:
+        return copy.deepcopy(once())
+
+    return copy_of
 
 
 def tidy(node: Any, names: bool = False) -> Any:

@@ -24,7 +24,7 @@ from pydantic import (
 from pydantic.json_schema import models_json_schema
 
 from .errors import InvalidInput, from_validation_error
-from .openapi import tidy
+from .openapi import cached, tidy
 
 MAX_EMAIL_LENGTH = 320
 MAX_NAME_LENGTH = 200
@@ -187,6 +187,7 @@ def user_json(user: Any) -> dict[str, Any]:
     ).model_dump()
 
 
+@cached
 def openapi_components() -> dict[str, Any]:
     """The user and role schemas of the admin API's OpenAPI document."""
     inputs = [NewUser, UserUpdate, RoleList, Role]
