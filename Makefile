@@ -21,9 +21,11 @@ run: $(STAMP)
 	$(BIN)/idp demo
 	$(BIN)/idp serve
 
-## Install the test dependencies and run the whole suite (Postgres/Redis via IDP_TEST_* vars).
+## Install the test dependencies and run the whole suite (Postgres/Redis via IDP_TEST_* vars),
+## one pytest-xdist worker per core (TEST_WORKERS=0: in this process only).
+TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -p xdist -n $(TEST_WORKERS) --dist loadgroup
 
 ## The opt-in deployment suite: PgBouncer, Redis Sentinel and Cluster, 3 instances behind
 ## nginx (installs those Debian packages if missing; 15-25 minutes on 2 busy cores).

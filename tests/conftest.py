@@ -195,8 +195,7 @@ def shared_app(settings, migrated):
 @pytest.fixture
 def app(shared_app, world):
     # No app context stays pushed: each request gets its own, as in production.
-    world.shared = shared_app
-    return shared_app
+    return world.share(shared_app)
 
 
 @pytest.fixture

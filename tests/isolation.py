@@ -98,17 +98,22 @@ class TestWorld:
         self.settings = settings
         self.engine = engine
         self.built: list[Flask] = []
-        self.shared: Flask | None = None
+        self.shared: list[Flask] = []
+
+    def share(self, app: Flask) -> Flask:
+        """Use an app that outlives the test: it is reset, not discarded, afterwards."""
+        if app not in self.shared:
+            self.shared.append(app)
+        return app
 
     def clean(self) -> None:
         clock.reset()
-        apps = [*self.built, *([self.shared] if self.shared is not None else [])]
-        for app in apps:
+        for app in [*self.built, *self.shared]:
             stop_background_writers(app)
         delete_rows(self.engine)
         delete_redis_keys(self.settings["redis_url"], self.settings["redis_prefix"])
-        if self.shared is not None:
-            reset_shared_app(self.shared)
+        for app in self.shared:
+            reset_shared_app(app)
         for app in self.built:
             discard_app(app)
 

@@ -36,6 +36,15 @@ START_TIMEOUT_SECONDS = 20
 REQUIRED = bool(os.environ.get("CI")) or os.environ.get("IDP_REQUIRE_SERVICES") == "1"
 
 
+def pytest_collection_modifyitems(items):
+    """One worker runs all of tests/faults under `make test`'s pytest-xdist (loadgroup): its
+    servers are started once per worker, and a second pair would only cost time."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.xdist_group("faults"))
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -70,6 +70,7 @@ def test_a_common_password_is_refused_in_any_case(common):
         "pässwörd ünd émoji 🦜🦜",  # any characters, counted as characters, not bytes
         "        spaces  count",
     ],
+    ids=["random", "passphrase", "unicode", "spaces"],  # the same ids in every xdist worker
 )
 def test_a_strong_password_is_accepted_without_composition_rules(strong):
     assert check_password(strong, EMAIL) is None

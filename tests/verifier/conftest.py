@@ -39,11 +39,28 @@ class CountingServer:
         self._thread.join(timeout=5)
 
 
-@pytest.fixture
-def idp(make_app):
-    server = CountingServer(make_app)
+@pytest.fixture(scope="session")
+def idp_server(settings, migrated):
+    """idp on a loopback port for the whole run; each test gets it reset (see `idp`)."""
+    from idp import create_app
+
+    from ..isolation import discard_app, stop_background_writers
+
+    server = CountingServer(lambda issuer: create_app({**settings, "issuer": issuer}))
+    app = server.app
     yield server
     server.close()
+    stop_background_writers(app)
+    discard_app(app)
+
+
+@pytest.fixture
+def idp(idp_server, world):
+    """The run's idp server, its app reset after the test like `app`, its counts at zero."""
+    app = world.share(idp_server.app)
+    idp_server.hits.clear()
+    yield idp_server
+    idp_server.app = app  # a test may have swapped in a restarted idp
 
 
 @pytest.fixture
