@@ -36,9 +36,11 @@ COPY --chown=root:root templates ./templates
 COPY --chown=root:root migrations ./migrations
 COPY --chown=root:root wsgi.py gunicorn.conf.py ./
 COPY --chown=root:root idp ./idp
+# idp-verifier (verifier/): the server never imports it; `idp.verifier` re-exports it.
+COPY --chown=root:root verifier/src/idp_verifier ./idp_verifier
 # Bytecode at build time (the image is read-only to idp): each worker starts without
 # compiling, as the dependencies' bytecode written by pip also spares it.
-RUN python -m compileall -q idp migrations wsgi.py
+RUN python -m compileall -q idp idp_verifier migrations wsgi.py
 USER idp
 EXPOSE 8000
 VOLUME ["/keys"]

@@ -6,10 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test test-scale lint install lock bench
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml verifier/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# idp depends on idp-verifier, built from verifier/ in this repository (verifier/README.md).
+	$(BIN)/python -m pip install --quiet -e './verifier[flask,fastapi,redis]' -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -33,9 +34,14 @@ test-scale: $(STAMP)
 	.ci/test-scale
 
 ## Re-pin the image's dependencies (with hashes) after changing install_requires in setup.cfg.
+## idp-verifier is built from verifier/ (the image copies it), so it is resolved from a local
+## wheel and left out of the lock; its own dependencies are pinned.
 lock: $(STAMP)
 	$(BIN)/python -m pip install --quiet pip-tools
-	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+	rm -rf build/lock-wheels
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir build/lock-wheels ./verifier
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras \
+		--find-links build/lock-wheels --no-emit-find-links --unsafe-package idp-verifier \
 		--no-emit-index-url --output-file requirements.lock setup.cfg
 
 lint: $(STAMP)

@@ -1,4 +1,4 @@
-"""Verifications per second of idp.verifier on one core, with a warm JWKS cache.
+"""Verifications per second of idp-verifier (idp_verifier) on one core, with a warm JWKS cache.
 
     .venv/bin/python bench/verifier_bench.py [--rounds 7] [--count 5000] [--cpu 0]
 
@@ -32,11 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cryptography  # noqa: E402
 import joserfc  # noqa: E402
 from cryptography.hazmat.backends.openssl.backend import backend as openssl  # noqa: E402
+from idp_verifier import Verifier  # noqa: E402
 from joserfc import jwt  # noqa: E402
 from joserfc.jwk import ECKey, RSAKey  # noqa: E402
 from joserfc.jws import JWSRegistry  # noqa: E402
-
-from idp.verifier import Verifier  # noqa: E402
 
 TARGET_PER_SECOND = 15_000
 AUDIENCE = "notes-app"

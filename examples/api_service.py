@@ -1,8 +1,9 @@
 """A tiny notes API that trusts idp access tokens: the resource server of the example.
 
 It never sees a password or a session: each request carries an access token, checked
-locally by `idp.verifier` (signature from idp's JWKS, issuer, audience, lifetime, type) and
-then for the `notes:read` scope. With a revocation check configured, a token idp revoked
+locally by idp-verifier (`idp_verifier`, verifier/ in idp's repository; it needs no idp
+server: signature from idp's JWKS, issuer, audience, lifetime, type) and then for the
+`notes:read` scope. With a revocation check configured, a token idp revoked
 (logout, `/revoke`, refresh-token reuse) is refused on the very next request.
 
     API_AUDIENCE=<client_id of the app> .venv/bin/python examples/api_service.py
@@ -23,9 +24,8 @@ import os
 from typing import Any
 
 from flask import Flask
-
-from idp.verifier import Introspection, RedisBlocklist, Verifier
-from idp.verifier.flask import current_token, require_token
+from idp_verifier import Introspection, RedisBlocklist, Verifier
+from idp_verifier.flask import current_token, require_token
 
 NOTES = [
     {"id": 1, "title": "Analytical Engine", "body": "It weaves algebraic patterns."},

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import PACKAGE_DIR, Config, load_config
 
-if TYPE_CHECKING:  # idp.verifier must import without Flask installed
+if TYPE_CHECKING:  # importing idp (idp.healthcheck, idp.verifier) loads no Flask
     from flask import Flask
 
 MIGRATIONS_DIR = str(PACKAGE_DIR / "migrations")

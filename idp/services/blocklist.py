@@ -10,10 +10,16 @@ restarts empty, or is down, never turns a revoked token active again:
   revoked; no entry but the marker means not revoked; no marker (Redis restarted, or lost
   keys) means ask the database, and rebuild the cache. Redis unreachable: ask the database.
 - A cache write that failed after a commit drops the marker if Redis lets it, and is
-  retried by this process at its next check (and /readyz); the marker expires after
-  REBUILD_EVERY_SECONDS, so the next rebuild repairs the cache at the latest.
+  retried by this process at its next check (and /readyz). A private "fresh" key lives
+  REBUILD_EVERY_SECONDS: once it is gone, the next check (or /readyz) rebuilds the cache,
+  which repairs it at the latest then.
 - The in-process store (embedded default) is never trusted as complete: other processes
   (the CLI) revoke too, so the database answers.
+
+The entries and the marker are also a published contract: idp-verifier's RedisBlocklist
+reads them (verifier/README.md, "Revocation: the contract with idp"). Their names and
+meaning do not change; the marker outlives REBUILD_EVERY_SECONDS (COMPLETE_TTL_SECONDS) so
+that services reading it are not refused every time idp is idle for two minutes.
 """
 
 from __future__ import annotations
@@ -36,8 +42,12 @@ from .on_commit import on_commit
 
 log = logging.getLogger("idp")
 
+# Published (idp_verifier.REVOKED_KEY_PREFIX, REVOKED_COMPLETE_KEY): never rename.
 KEY_PREFIX = "bl:"
 COMPLETE_KEY = "bl-complete"
+COMPLETE_TTL_SECONDS = 24 * 3600
+# Private to idp.
+FRESH_KEY = "bl-fresh"
 REBUILD_LOCK_KEY = "bl-rebuilding"
 REBUILD_EVERY_SECONDS = 120
 REBUILD_LOCK_SECONDS = 30
@@ -70,13 +80,15 @@ def is_blocked(jti: str) -> bool:
     if _unsynced:
         _cache(store, [])
     try:
-        entry, complete = store.get_many([KEY_PREFIX + jti, COMPLETE_KEY])
+        entry, complete, fresh = store.get_many([KEY_PREFIX + jti, COMPLETE_KEY, FRESH_KEY])
     except StoreUnavailable as exc:
         log.warning("revocation cache unavailable, asking the database: %s", exc)
         return _recorded(jti)
     if entry is not None:
         return True
     if complete is not None:
+        if fresh is None:
+            rebuild_cache(store)  # the periodic repair; the marker vouches for this answer
         return False
     revoked = _recorded(jti)
     rebuild_cache(store)
@@ -84,15 +96,15 @@ def is_blocked(jti: str) -> bool:
 
 
 def ensure_cache() -> None:
-    """Rebuild the cache if Redis lost it; /readyz calls this, so services that read the
-    cache directly (idp.verifier's RedisBlocklist) see it complete again within a probe
-    interval of a Redis restart. Raises StoreUnavailable when Redis cannot answer."""
+    """Rebuild the cache if Redis lost it or it is due; /readyz calls this, so services that
+    read it (idp-verifier's RedisBlocklist) see it complete again within a probe interval of a
+    Redis restart. Raises StoreUnavailable when Redis cannot answer."""
     store = current_app.extensions["idp.store"]
     if not store.shared:
         return
     if _unsynced:
         _cache(store, [])
-    if store.get(COMPLETE_KEY) is None:
+    if None in store.get_many([COMPLETE_KEY, FRESH_KEY]):
         rebuild_cache(store)
 
 
@@ -108,7 +120,13 @@ def rebuild_cache(store) -> None:
             )
         ).all()
         items = [(KEY_PREFIX + jti, "1", _ttl(exp.timestamp(), now)) for jti, exp in rows]
-        store.put_many([*items, (COMPLETE_KEY, "1", REBUILD_EVERY_SECONDS)])
+        store.put_many(
+            [
+                *items,
+                (COMPLETE_KEY, "1", COMPLETE_TTL_SECONDS),
+                (FRESH_KEY, "1", REBUILD_EVERY_SECONDS),
+            ]
+        )
         store.delete(REBUILD_LOCK_KEY)
         log.info("revocation cache rebuilt from the database (%d entries)", len(items))
     except StoreUnavailable as exc:

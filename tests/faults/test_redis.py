@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from .conftest import post, register, sign_in_tokens
 
 BUDGET_SECONDS = 2.0  # a request that needs Redis answers within this while Redis hangs
@@ -153,12 +155,14 @@ def test_rate_limits_hold_per_worker_while_redis_is_down(make_fault_app, redis_s
 def test_readiness_probe_rebuilds_the_revocation_cache_after_a_redis_restart(
     fault_app, fault_user, redis_server
 ):
-    """Services that read the cache directly (idp.verifier's RedisBlocklist) see revoked
-    tokens again once a probe ran, without waiting for idp's own next check."""
+    """Services that read the published list (idp-verifier's RedisBlocklist) refuse to
+    answer while Redis has lost it, and see revoked tokens again once a probe ran, without
+    waiting for idp's own next check."""
     from types import SimpleNamespace
 
+    from idp_verifier import RedisBlocklist, VerifierUnavailable
+
     from idp.services.tokens import access_token_claims
-    from idp.verifier import RedisBlocklist
 
     registered = register(fault_app)
     tokens = sign_in_tokens(fault_app, registered, fault_user[1])
@@ -168,7 +172,9 @@ def test_readiness_probe_rebuilds_the_revocation_cache_after_a_redis_restart(
     try:
         assert blocklist.is_revoked(tokens["access_token"], verified) is True
         redis_server.restart()
-        assert blocklist.is_revoked(tokens["access_token"], verified) is False  # the gap
+        # The entry is gone and so is the "complete" marker: no answer, rather than "active".
+        with pytest.raises(VerifierUnavailable):
+            blocklist.is_revoked(tokens["access_token"], verified)
         assert fault_app.test_client().get("/readyz").status_code == 200
         assert blocklist.is_revoked(tokens["access_token"], verified) is True
     finally:
@@ -182,9 +188,9 @@ def test_a_revocation_the_cache_refused_reaches_it_afterwards(fault_app, fault_u
     from types import SimpleNamespace
 
     import redis
+    from idp_verifier import RedisBlocklist
 
     from idp.services.tokens import access_token_claims
-    from idp.verifier import RedisBlocklist
 
     registered = register(fault_app)
     tokens = sign_in_tokens(fault_app, registered, fault_user[1])

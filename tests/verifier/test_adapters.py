@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
+from idp_verifier import Introspection, Verifier, VerifierMiddleware
+from idp_verifier.flask import current_token, require_token
 from werkzeug.test import Client
 from werkzeug.wrappers import Response
-
-from idp.verifier import Introspection, Verifier, VerifierMiddleware
-from idp.verifier.flask import current_token, require_token
 
 REALM = "reports"
 
@@ -156,9 +155,8 @@ def test_wsgi_middleware_guards_every_path_but_public_ones(verifier, tokens, ser
 
 def test_fastapi_dependency_returns_the_token_or_raises_rfc6750_errors(verifier, tokens, service):
     from fastapi import Depends, FastAPI
-
-    from idp.verifier import VerifiedToken
-    from idp.verifier.starlette import RequireToken
+    from idp_verifier import VerifiedToken
+    from idp_verifier.starlette import RequireToken
 
     api = FastAPI()
     read_reports = RequireToken(verifier, scopes=["reports:read"])
@@ -188,9 +186,8 @@ def test_fastapi_dependency_returns_the_token_or_raises_rfc6750_errors(verifier,
 
 def test_fastapi_dependency_checks_revocation_off_the_event_loop(idp, service, tokens):
     from fastapi import Depends, FastAPI
-
-    from idp.verifier import VerifiedToken
-    from idp.verifier.starlette import RequireToken
+    from idp_verifier import VerifiedToken
+    from idp_verifier.starlette import RequireToken
 
     from .conftest import revoke
 

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import pytest
-
-from idp.verifier import Introspection, RedisBlocklist, TokenError, Verifier, VerifierUnavailable
+import requests
+from idp_verifier import (
+    REVOKED_COMPLETE_KEY,
+    REVOKED_KEY_PREFIX,
+    Introspection,
+    RedisBlocklist,
+    TokenError,
+    Verifier,
+    VerifierUnavailable,
+)
 
 from .conftest import revoke
 
 
-def _revocation_of_this_run(settings, service):
-    """idp's own blocklist when the run has Redis, else the introspection endpoint."""
+def _revocation_of_this_run(settings, service, issuer):
+    """The list idp publishes in Redis when the run has Redis, else the introspection
+    endpoint. As documented, idp is probed on /readyz, which keeps the list complete."""
     url = settings["redis_url"]
+    if url:
+        assert requests.get(f"{issuer}/readyz", timeout=10).status_code == 200
     if url.split("://")[0].endswith(("+sentinel", "+cluster")):
         # The verifier takes redis:// URLs; for Sentinel or Cluster it is handed a client.
         from idp.store import redis_client
@@ -35,7 +47,7 @@ def test_token_revoked_at_idp_is_refused_through_the_blocklist(idp, service, set
     verifier = Verifier(
         idp.issuer,
         audience=service.client_id,
-        revocation=_revocation_of_this_run(settings, service),
+        revocation=_revocation_of_this_run(settings, service, idp.issuer),
     )
     token, other = service.mint(), service.mint()
     assert verifier.verify(token).sub == service.client_id
@@ -45,7 +57,7 @@ def test_token_revoked_at_idp_is_refused_through_the_blocklist(idp, service, set
     _refused_as_revoked(verifier, token)
     assert verifier.verify(other).sub == service.client_id  # only that token
     if settings["redis_url"]:
-        # The very key idp writes (idp/services/blocklist.py), with the token's lifetime.
+        # The published key idp writes (idp/services/blocklist.py), with the token's lifetime.
         from idp.store import redis_client
 
         client = redis_client(settings["redis_url"])
@@ -144,3 +156,102 @@ def test_introspection_needs_credentials():
         Introspection("", "secret")
     with pytest.raises(ValueError):
         RedisBlocklist()
+
+
+class FakeRedis:
+    """The two reads RedisBlocklist makes, on a dict: its answers without a Redis server."""
+
+    def __init__(self, keys):
+        self.keys = dict(keys)
+
+    def mget(self, keys):
+        return [self.keys.get(key) for key in keys]
+
+    def close(self):
+        pass
+
+
+class FixedAnswer:
+    def __init__(self, revoked):
+        self.revoked, self.asked = revoked, 0
+
+    def is_revoked(self, token, verified):
+        self.asked += 1
+        return self.revoked
+
+
+def test_the_published_key_names_are_the_ones_idp_writes():
+    from idp.services import blocklist
+
+    assert (blocklist.KEY_PREFIX, blocklist.COMPLETE_KEY) == (
+        REVOKED_KEY_PREFIX,
+        REVOKED_COMPLETE_KEY,
+    )
+    # A service that reads the list must not be refused whenever idp is idle two minutes.
+    assert blocklist.COMPLETE_TTL_SECONDS > 10 * blocklist.REBUILD_EVERY_SECONDS
+
+
+def test_a_missing_entry_proves_nothing_without_the_complete_marker():
+    verified = SimpleNamespace(jti="j1")
+    listed = RedisBlocklist(client=FakeRedis({"idp:bl:j1": "1"}))
+    complete = RedisBlocklist(client=FakeRedis({"idp:bl-complete": "1"}))
+    incomplete = RedisBlocklist(client=FakeRedis({"idp:bl:other": "1"}))
+    assert listed.is_revoked("t", verified) is True
+    assert complete.is_revoked("t", verified) is False
+    with pytest.raises(VerifierUnavailable, match="incomplete"):
+        incomplete.is_revoked("t", verified)  # fail closed: 503, never "active"
+
+    fallback = FixedAnswer(revoked=True)
+    with_fallback = RedisBlocklist(client=FakeRedis({}), fallback=fallback)
+    assert with_fallback.is_revoked("t", verified) is True
+    assert RedisBlocklist(client=FakeRedis({"idp:bl-complete": "1"}), fallback=fallback).is_revoked(
+        "t", verified
+    ) is False
+    assert fallback.asked == 1  # only while the list is incomplete
+
+
+def test_an_incomplete_list_asks_introspection_when_it_is_the_fallback(
+    idp, service, settings
+):
+    """Redis lost idp's list (here: the marker deleted, as after a restart): the service
+    still answers, through idp's introspection, and still refuses the revoked token."""
+    if not settings["redis_url"] or "+" in settings["redis_url"].split("://")[0]:
+        pytest.skip("needs a plain Redis (IDP_TEST_REDIS_URL); the FakeRedis test covers the rule")
+    import redis
+
+    token, revoked = service.mint(), service.mint()
+    revoke(idp.issuer, service, revoked)
+    client = redis.Redis.from_url(settings["redis_url"])
+    client.delete(settings["redis_prefix"] + REVOKED_COMPLETE_KEY)
+    alone = Verifier(
+        idp.issuer,
+        audience=service.client_id,
+        revocation=RedisBlocklist(client=client, prefix=settings["redis_prefix"]),
+    )
+    with pytest.raises(VerifierUnavailable):
+        alone.verify(token)
+    with_fallback = Verifier(
+        idp.issuer,
+        audience=service.client_id,
+        revocation=RedisBlocklist(
+            client=client,
+            prefix=settings["redis_prefix"],
+            fallback=Introspection(service.client_id, service.plain_secret, cache_seconds=0),
+        ),
+    )
+    assert with_fallback.verify(token).sub == service.client_id
+    _refused_as_revoked(with_fallback, revoked)
+    assert idp.hits["/introspect"] >= 1
+    # idp's introspection rebuilt the list: the marker is back, for a day, not two minutes.
+    from idp.services import blocklist
+
+    ttl = client.ttl(settings["redis_prefix"] + REVOKED_COMPLETE_KEY)
+    assert blocklist.REBUILD_EVERY_SECONDS < ttl <= blocklist.COMPLETE_TTL_SECONDS
+    assert alone.verify(token).sub == service.client_id
+    # The periodic repair (a private key, due every two minutes) runs on a probe and keeps
+    # the marker alive.
+    client.delete(settings["redis_prefix"] + blocklist.FRESH_KEY)
+    assert requests.get(f"{idp.issuer}/readyz", timeout=10).status_code == 200
+    assert client.ttl(settings["redis_prefix"] + blocklist.FRESH_KEY) > 0
+    assert client.ttl(settings["redis_prefix"] + REVOKED_COMPLETE_KEY) > ttl - 60
+    client.close()

@@ -10,10 +10,9 @@ import time
 
 import pytest
 import requests
+from idp_verifier import TokenError, VerifiedToken, Verifier, VerifierUnavailable
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
-
-from idp.verifier import TokenError, VerifiedToken, Verifier, VerifierUnavailable
 
 from ..conftest import make_client
 from .conftest import CountingServer
