@@ -22,8 +22,8 @@ from ..oauth import upstream
 from ..services import federation, interaction, signin_flow, users
 from ..services.signin_flow import State
 from . import context
-from .auth import signed_in_or_second_step
 from .errors import error_page
+from .outcomes import signed_in_or_second_step
 
 bp = Blueprint("federation", __name__)
 log = logging.getLogger("idp.security")

@@ -8,8 +8,8 @@ from markupsafe import Markup
 from ..services import mfa, signin_flow
 from ..services.signin_flow import State
 from . import context
-from .auth import hand_over_session, pending_interaction, signed_in_or_second_step
 from .errors import error_page
+from .outcomes import hand_over_session, pending_interaction, signed_in_or_second_step
 
 bp = Blueprint("mfa", __name__)
 WRONG_CODE = "That code is not right. Enter the current code from your app, or a recovery code."
