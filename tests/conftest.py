@@ -72,9 +72,26 @@ def _sqlite_database():
     every commit fsyncs the file, 30 ms on a busy disk, and a test run commits thousands
     of times. The file, its locking and its journal are SQLite's own, as in production."""
     shm = Path("/dev/shm")  # noqa: S108 - mkdtemp makes a private directory in it
-    directory = Path(tempfile.mkdtemp(prefix="idp-test-", dir=shm if shm.is_dir() else None))
+    base = shm if shm.is_dir() else Path(tempfile.gettempdir())
+    _remove_abandoned_databases(base)
+    directory = Path(tempfile.mkdtemp(prefix=f"idp-test-{os.getpid()}-", dir=base))
     yield f"sqlite:///{directory / 'idp-test.sqlite3'}"
     shutil.rmtree(directory, ignore_errors=True)
+
+
+def _remove_abandoned_databases(base: Path) -> None:
+    """A run killed before its clean-up leaves its database behind (in memory, in /dev/shm):
+    remove those whose process (named in the directory) is gone."""
+    for path in base.glob("idp-test-*-*"):
+        pid = path.name.split("-")[2]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:  # alive, someone else's
+            continue
 
 
 @pytest.fixture(scope="session")
