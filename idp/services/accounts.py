@@ -13,9 +13,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from flask import current_app
 
 from ..extensions import db
-from ..models import AuthorizationCode, BrowserSession, RefreshToken, User
+from ..models import BrowserSession, User
 from ..models.base import utcnow
-from . import account_tokens, audit, blocklist, mail, signin, tokens, users
+from . import account_tokens, audit, mail, revocation, signin, users
 from .passwords import check_password
 
 log = logging.getLogger("idp.security")
@@ -200,24 +200,9 @@ def sign_out_everywhere(
     """End every browser session but `keep` (apps are told) and every refresh family of
     the user, offline ones too; access tokens issued before now stop working. The caller
     commits."""
-    signin.end_sessions(user.id, keep=keep, reason=reason)
+    # The user's families first, then the sessions (whose families are then revoked
+    # already): one lock statement over the user's families, as every revocation takes them.
+    user.tokens_valid_after = utcnow()
+    revocation.revoke_grants(user_id=user.id)
+    signin.stage_end_sessions(user.id, keep=keep, reason=reason)
     account_tokens.revoke_outstanding(user, account_tokens.RESET_PASSWORD)
-    now = utcnow()
-    user.tokens_valid_after = now
-    families = (
-        db.session.execute(
-            db.select(RefreshToken.family_id)
-            .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
-            .distinct()
-        )
-        .scalars()
-        .all()
-    )
-    for family_id in families:
-        tokens.revoke_family(family_id)
-    for jti, expires_at in db.session.execute(
-        db.select(AuthorizationCode.access_jti, AuthorizationCode.access_expires_at).where(
-            AuthorizationCode.user_id == user.id, AuthorizationCode.access_expires_at > now
-        )
-    ):
-        blocklist.block(jti, expires_at)

@@ -7,9 +7,9 @@ they were issued with); disabling or erasing a user ends everything at once.
 from __future__ import annotations
 
 from ..extensions import db
-from ..models import AuditEvent, RefreshToken, User
+from ..models import AuditEvent, User
 from ..models.base import utcnow
-from . import accounts, audit, roles, signin, tokens, users
+from . import accounts, audit, revocation, roles, signin, users
 
 
 def list_users(page: int = 1, per_page: int = 50, email: str | None = None):
@@ -78,16 +78,10 @@ def delete_user(user: User, actor: str | None = None) -> None:
     # the queue writes on its own connection, and once this transaction has written, SQLite
     # would make that connection wait for the lock ("database is locked").
     audit.flush_queued()
-    signin.end_sessions(user.id, reason="user_deleted")
-    families = (
-        db.session.execute(
-            db.select(RefreshToken.family_id).where(RefreshToken.user_id == user.id).distinct()
-        )
-        .scalars()
-        .all()
-    )
-    for family_id in families:
-        tokens.revoke_family(family_id)
+    # One transaction: the user's grants (families first, as in sign_out_everywhere), the
+    # sessions, the erasure and its audit row.
+    revocation.revoke_grants(user_id=user.id)
+    signin.stage_end_sessions(user.id, reason="user_deleted")
     db.session.execute(
         db.update(AuditEvent)
         .where(AuditEvent.user_id == user.id)

@@ -19,6 +19,7 @@ from .. import clock
 from ..extensions import db
 from ..models import AuthorizationCode, BrowserSession, Client, RefreshToken
 from . import audit, outbound
+from .on_commit import on_commit
 
 log = logging.getLogger("idp.security")
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -67,12 +68,25 @@ def logout_token(client: Client, session: BrowserSession) -> str:
 
 
 def notify(session: BrowserSession) -> None:
-    """Queue a logout token for every app that had tokens in the ended session."""
+    """Queue a logout token for every app that had tokens in the ended session; they are
+    sent once the caller's transaction commits (never, if it rolls back)."""
     app = current_app._get_current_object()
-    for client in clients_of_session(session):
-        token = logout_token(client, session)
-        uri = client.client_metadata["backchannel_logout_uri"]
-        _pending.append(_pool.submit(_deliver, app, client.client_id, uri, token, session.user_id))
+    user_id = session.user_id
+    deliveries = [
+        (
+            client.client_id,
+            client.client_metadata["backchannel_logout_uri"],
+            logout_token(client, session),
+        )
+        for client in clients_of_session(session)
+    ]
+    if deliveries:
+        on_commit(lambda: _submit(app, deliveries, user_id))
+
+
+def _submit(app: Flask, deliveries: list[tuple[str, str, str]], user_id) -> None:
+    for client_id, uri, token in deliveries:
+        _pending.append(_pool.submit(_deliver, app, client_id, uri, token, user_id))
     _pending[:] = [f for f in _pending if not f.done()]
 
 

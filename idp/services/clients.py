@@ -31,7 +31,7 @@ from ..schemas.clients import (  # noqa: F401 - the constants are this service's
     validate_redirect_uri,
 )
 from ..schemas.clients import InvalidClientMetadata as ClientError
-from . import blocklist, client_cache, outbound, tokens
+from . import client_cache, outbound, revocation
 
 # Python callers' keyword names (tests, bench, `idp demo`) for what the model names otherwise.
 ARGUMENT_NAMES = {"name": "client_name", "auth_method": "token_endpoint_auth_method"}
@@ -158,21 +158,7 @@ def delete_client(client_id: str) -> bool:
     client = find_client(client_id)
     if client is None:
         return False
-    families = (
-        db.session.execute(
-            db.select(RefreshToken.family_id).filter_by(client_id=client_id).distinct()
-        )
-        .scalars()
-        .all()
-    )
-    for family_id in families:
-        tokens.revoke_family(family_id)
-    for jti, expires_at in db.session.execute(
-        db.select(AuthorizationCode.access_jti, AuthorizationCode.access_expires_at).where(
-            AuthorizationCode.client_id == client_id, AuthorizationCode.access_jti.is_not(None)
-        )
-    ):
-        blocklist.block(jti, expires_at)
+    revocation.revoke_grants(client_id=client_id)
     db.session.execute(db.delete(RefreshToken).filter_by(client_id=client_id))
     db.session.execute(db.delete(AuthorizationCode).filter_by(client_id=client_id))
     db.session.execute(db.delete(Consent).filter_by(client_id=client_id))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749 import scope_to_list
 
 from ..extensions import db
-from ..models import Consent, RefreshToken
-from . import audit, tokens
+from ..models import Consent
+from . import audit, revocation
 
 
 def granted_scopes(user_id, client_id: str) -> set[str]:
@@ -45,28 +45,15 @@ def list_for_user(user_id) -> list[Consent]:
 
 
 def revoke(user_id, client_id: str) -> bool:
-    """Forget the consent and revoke the client's refresh-token families for the user."""
+    """Forget the consent and revoke what the client was issued for the user: refresh
+    families and access tokens. False when there was no consent."""
     consent = db.session.execute(
         db.select(Consent).filter_by(user_id=user_id, client_id=client_id)
     ).scalar_one_or_none()
     if consent is None:
         return False
     db.session.delete(consent)
-    families = (
-        db.session.execute(
-            db.select(RefreshToken.family_id)
-            .where(
-                RefreshToken.user_id == user_id,
-                RefreshToken.client_id == client_id,
-                RefreshToken.revoked_at.is_(None),
-            )
-            .distinct()
-        )
-        .scalars()
-        .all()
-    )
-    for family_id in families:
-        tokens.revoke_family(family_id)
+    revocation.revoke_grants(user_id=user_id, client_id=client_id)
     audit.record("consent_revoked", user_id=user_id, client_id=client_id)
     db.session.commit()
     return True

@@ -15,9 +15,9 @@ from datetime import timedelta
 from flask import current_app
 
 from ..extensions import db
-from ..models import AuthorizationCode, BrowserSession, RefreshToken, User
+from ..models import BrowserSession, User
 from ..models.base import utcnow
-from . import audit, backchannel, blocklist, tokens, users
+from . import audit, backchannel, revocation, users
 
 LAST_SEEN_RESOLUTION = timedelta(seconds=60)
 
@@ -50,7 +50,7 @@ def start_session(
         session.token_hash = _hash(token)
     else:
         if previous is not None:
-            end_session(previous, reason="another_user_signed_in")
+            stage_end([previous], reason="another_user_signed_in")
         session = BrowserSession(token_hash=_hash(token), user_id=user.id, created_at=now)
         db.session.add(session)
     session.auth_time = now
@@ -131,42 +131,36 @@ def live_sessions(user_id) -> list[BrowserSession]:
 
 def end_session(session: BrowserSession, reason: str = "logout") -> None:
     """End the session: its cookie stops working, its tokens stop working, apps are told."""
-    if session.ended_at is not None:
-        return
-    now = utcnow()
-    session.ended_at = now
-    families = (
-        db.session.execute(
-            db.select(RefreshToken.family_id)
-            .where(
-                RefreshToken.session_id == session.id,
-                RefreshToken.offline.is_(False),
-                RefreshToken.revoked_at.is_(None),
-            )
-            .distinct()
-        )
-        .scalars()
-        .all()
-    )
-    for family_id in families:
-        tokens.revoke_family(family_id)
-    issued = db.session.execute(
-        db.select(AuthorizationCode.access_jti, AuthorizationCode.access_expires_at).where(
-            AuthorizationCode.session_id == session.id, AuthorizationCode.access_expires_at > now
-        )
-    )
-    for jti, expires_at in issued:
-        blocklist.block(jti, expires_at)
-    audit.record("session_ended", user_id=session.user_id, sid=str(session.id), reason=reason)
+    stage_end([session], reason=reason)
     db.session.commit()
-    backchannel.notify(session)
 
 
 def end_sessions(user_id, keep: BrowserSession | None = None, reason: str = "logout") -> int:
     """End every live session of the user except `keep`; return how many ended."""
-    ended = 0
-    for session in live_sessions(user_id):
-        if keep is None or session.id != keep.id:
-            end_session(session, reason=reason)
-            ended += 1
+    ended = stage_end_sessions(user_id, keep=keep, reason=reason)
+    db.session.commit()
     return ended
+
+
+def stage_end_sessions(user_id, keep: BrowserSession | None = None, reason: str = "logout") -> int:
+    """end_sessions in the caller's transaction (the caller commits)."""
+    return stage_end(
+        [s for s in live_sessions(user_id) if keep is None or s.id != keep.id], reason=reason
+    )
+
+
+def stage_end(sessions: list[BrowserSession], reason: str = "logout") -> int:
+    """End these sessions in the caller's transaction (the caller commits); return how many
+    were still live. Their refresh families but offline ones are revoked and the access
+    tokens issued in them blocklisted; apps are told once the transaction commits."""
+    live = sorted((s for s in sessions if s.ended_at is None), key=lambda s: str(s.id))
+    if not live:
+        return 0
+    now = utcnow()
+    for session in live:  # in id order, like every other lock on these rows
+        session.ended_at = now
+        audit.record("session_ended", user_id=session.user_id, sid=str(session.id), reason=reason)
+    revocation.revoke_grants(session_ids=[s.id for s in live], keep_offline=True)
+    for session in live:
+        backchannel.notify(session)
+    return len(live)

@@ -16,7 +16,7 @@ from ..extensions import db
 from ..models import AuthorizationCode, Client, RefreshToken, User
 from ..models.base import utcnow
 from ..schemas import scopes
-from . import audit, blocklist
+from . import audit, blocklist, revocation
 
 OFFLINE_SCOPE = scopes.OFFLINE_ACCESS
 
@@ -184,41 +184,9 @@ def stage_successor(presented: RefreshToken, token: dict) -> None:
     )
 
 
-def revoke_family(family_id: uuid.UUID) -> int:
-    """Revoke every token of the family and blocklist its still-valid access tokens, in the
-    caller's transaction (the blocklist's cache follows the commit).
-
-    The family's rows are locked first, in id order: every revocation takes them in the
-    same order, so concurrent ones wait for each other instead of deadlocking.
-    """
-    now = utcnow()
-    db.session.execute(
-        db.select(RefreshToken.id)
-        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-        .order_by(RefreshToken.id)
-        .with_for_update()
-    ).all()
-    rows = db.session.execute(
-        db.select(RefreshToken.access_jti, RefreshToken.access_expires_at).where(
-            RefreshToken.family_id == family_id,
-            RefreshToken.access_jti.is_not(None),
-            RefreshToken.access_expires_at > now,
-        )
-    ).all()
-    for jti, expires_at in rows:
-        blocklist.block(jti, expires_at)
-    result = db.session.execute(
-        db.update(RefreshToken)
-        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount
-
-
 def handle_reuse(presented: RefreshToken, client: Client) -> None:
     """A used or revoked token came back: revoke the family and say so in the audit log."""
-    revoked = revoke_family(presented.family_id)
+    revoked = revocation.revoke_grants(family_id=presented.family_id)
     audit.record(
         "refresh_token_reuse",
         user_id=presented.user_id,
@@ -231,17 +199,14 @@ def handle_reuse(presented: RefreshToken, client: Client) -> None:
 
 def revoke_code_grant(code: AuthorizationCode) -> None:
     """A replayed code: revoke what its first exchange issued (RFC 6749 §4.1.2)."""
-    if code.access_jti and code.access_expires_at and code.access_expires_at > utcnow():
-        blocklist.block(code.access_jti, code.access_expires_at)
-    if code.family_id:
-        revoke_family(code.family_id)
+    revocation.revoke_grants(code=code)
     audit.record("code_replay", user_id=code.user_id, client_id=code.client_id)
     db.session.commit()
 
 
 def revoke_refresh_token(presented: RefreshToken, client: Client) -> None:
     """RFC 7009 for a refresh token: the family stops working from here on."""
-    revoked = revoke_family(presented.family_id)
+    revoked = revocation.revoke_grants(family_id=presented.family_id)
     audit.record(
         "token_revoked",
         user_id=presented.user_id,
