@@ -38,6 +38,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         logout,
         mfa,
         oauth,
+        operations,
         ratelimits,
         security,
     )
@@ -87,6 +88,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         federation.bp,
         admin_api.bp,
         admin_console.bp,
+        operations.bp,
     ):
         app.register_blueprint(blueprint)
     if settings.proxy_hops:

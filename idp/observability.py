@@ -1,35 +1,24 @@
-"""Logs, health and metrics: what operators watch.
+"""Logs and metrics: what operators watch (views/operations.py serves /healthz, /readyz
+and /metrics).
 
 - One JSON object per log line (python-json-logger) with a request id, route, status,
   latency, client id and user id where known. Routes are logged, never URLs: query strings
   carry codes and tokens.
-- /healthz: the process answers. /readyz: the database and the store answer and a signing
-  key is loaded.
-- /metrics: Prometheus (prometheus-client; multiprocess mode when PROMETHEUS_MULTIPROC_DIR is
-  set, as gunicorn.conf.py does). Guarded by IDP_METRICS_TOKEN and/or IDP_METRICS_ALLOW.
+- Prometheus counters (prometheus-client; multiprocess mode when PROMETHEUS_MULTIPROC_DIR is
+  set, as gunicorn.conf.py does), fed by request hooks and by audit events.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import os
 import re
 import secrets
 import sys
 import time
 
-from flask import Flask, Response, current_app, g, jsonify, request
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from flask import Flask, Response, g, request
+from prometheus_client import Counter, Histogram
 from pythonjsonlogger.json import JsonFormatter
-from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -120,10 +109,6 @@ def init_app(app: Flask) -> None:
         )
         return response
 
-    app.add_url_rule("/healthz", "healthz", healthz)
-    app.add_url_rule("/readyz", "readyz", readyz)
-    app.add_url_rule("/metrics", "metrics", metrics)
-
 
 def _client_id() -> str | None:
     """The client a protocol request came from: the one that authenticated, else the one
@@ -139,69 +124,3 @@ def _client_id() -> str | None:
             value = None
     value = value or request.args.get("client_id")
     return value[:48] if isinstance(value, str) else None
-
-
-def healthz():
-    return jsonify(status="ok")
-
-
-def readyz():
-    checks = {}
-    try:
-        from .extensions import db
-
-        db.session.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - any failure means not ready
-        checks["database"] = type(exc).__name__
-    try:
-        from .services import blocklist  # services import this module: import when called
-
-        current_app.extensions["idp.store"].ping()
-        blocklist.ensure_cache()
-        checks["store"] = "ok"
-    except Exception as exc:  # noqa: BLE001
-        checks["store"] = type(exc).__name__
-    checks["signing_key"] = "ok" if current_app.extensions["idp.keys"].algorithms else "missing"
-    ready = all(value == "ok" for value in checks.values())
-    response = jsonify(status="ready" if ready else "not ready", checks=checks)
-    response.status_code = 200 if ready else 503
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-LOOPBACK = "127.0.0.0/8,::1/128"
-
-
-def metrics():
-    config = current_app.config["IDP"]
-    allow = config.metrics_allow
-    if config.production and not allow and not config.metrics_token:
-        allow = LOOPBACK  # production without either setting: only the host itself
-    if allow and not _address_allowed(request.remote_addr, allow):
-        return Response("forbidden\n", status=403, mimetype="text/plain")
-    if config.metrics_token:
-        presented = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not secrets.compare_digest(presented.encode(), config.metrics_token.encode()):
-            return Response(
-                "unauthorized\n",
-                status=401,
-                mimetype="text/plain",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        body = generate_latest(registry)
-    else:
-        body = generate_latest()
-    return Response(body, mimetype=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
-
-
-def _address_allowed(address: str | None, allowed: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address or "")
-    except ValueError:
-        return False
-    networks = [n.strip() for n in allowed.split(",") if n.strip()]
-    return any(ip in ipaddress.ip_network(n, strict=False) for n in networks)

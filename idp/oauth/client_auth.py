@@ -17,7 +17,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from .. import clock
-from ..services import outbound
+from ..services import outbound, replay
 
 CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 ALL_AUTH_METHODS = [*CONFIDENTIAL_AUTH_METHODS, "none"]
@@ -88,9 +88,8 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         """A `jti` is accepted once per client, remembered until its assertion expires."""
         if not isinstance(jti, str) or len(jti) > 256:
             return False
-        store = current_app.extensions["idp.store"]
-        ttl = max(1, int(claims["exp"] - clock.now()) + self.leeway)
-        return store.add(f"jti:{claims['sub']}:{jti}", "1", ttl)
+        ttl = int(claims["exp"] - clock.now()) + self.leeway
+        return replay.first_use(replay.CLIENT_ASSERTION_PREFIX, claims["sub"], jti, ttl)
 
     def resolve_client_public_key(self, client) -> KeySet:
         metadata = client.client_metadata

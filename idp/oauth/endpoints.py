@@ -7,12 +7,14 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 from flask import current_app, g
-from flask import request as flask_request
 
 from ..models import RefreshToken
 from ..services import signin, tokens, users
 from .client_auth import ALL_AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
 from .validators import ACCEPTED_ALGS, AccessToken, read_access_token, read_id_token_hint
+
+# Set on flask.g by the view that took the user's confirmation of a logout without a hint.
+LOGOUT_CONFIRMED = "idp.logout_confirmed"
 
 
 def find_token(token_string: str, token_type_hint: str | None):
@@ -116,16 +118,10 @@ class EndSessionEndpoint(_EndSessionEndpoint):
         return self.server.query_client(aud) if isinstance(aud, str) else None
 
     def is_post_logout_redirect_uri_legitimate(self, request, uri, client, logout_hint) -> bool:
-        # Without an id_token_hint we redirect only after the user confirmed on our page.
-        return flask_request.endpoint == "logout.confirm_end_session"
+        # Without an id_token_hint we redirect only after the user confirmed on our page
+        # (the view that took the confirmation says so: LOGOUT_CONFIRMED).
+        return bool(g.get(LOGOUT_CONFIRMED))
 
     def end_session(self, end_session_request) -> None:
-        browser_session = g.get("browser_session")
-        if browser_session is not None:
-            signin.end_session(browser_session, reason="rp_initiated_logout")
         claims = end_session_request.id_token_claims or {}
-        if browser_session is not None and str(browser_session.user_id) != claims.get("sub"):
-            return  # another user's hint ends this browser's session only, never theirs
-        hinted = signin.find_live_session(claims.get("sid"), claims.get("sub"))
-        if hinted is not None:
-            signin.end_session(hinted, reason="rp_initiated_logout")
+        signin.end_for_rp_logout(g.get("browser_session"), claims.get("sub"), claims.get("sid"))

@@ -37,7 +37,7 @@ from joserfc.errors import JoseError
 
 from .. import clock
 from ..extensions import db
-from ..services import audit, users
+from ..services import audit, replay, users
 from ..services.clients import TOKEN_EXCHANGE_GRANT_TYPE
 from .client_auth import CONFIDENTIAL_AUTH_METHODS, PrivateKeyJWT
 from .tokens import token_claims
@@ -182,9 +182,8 @@ class TokenExchangeGrant(JWTBearerGrant):
         jti = claims["jti"]
         if not isinstance(jti, str) or len(jti) > 256:
             raise InvalidRequestError("subject_token: invalid 'jti'.")
-        store = current_app.extensions["idp.store"]
-        ttl = max(int(claims["exp"] - now) + self.LEEWAY, 1)
-        if not store.add(f"exchange-jti:{client.client_id}:{jti}", "1", ttl):
+        ttl = int(claims["exp"] - now) + self.LEEWAY
+        if not replay.first_use(replay.SUBJECT_ASSERTION_PREFIX, client.client_id, jti, ttl):
             raise InvalidRequestError("subject_token: this 'jti' was already used.")
         user = self.authenticate_user(claims.get("sub"), claims.get("email"))
         if user is None:

@@ -142,6 +142,19 @@ def end_sessions(user_id, keep: BrowserSession | None = None, reason: str = "log
     return ended
 
 
+def end_for_rp_logout(browser_session: BrowserSession | None, sub, sid) -> None:
+    """RP-Initiated Logout: end this browser's session, and the session the ID token hint
+    names (`sid`) when it is the same user's or no one is signed in here; one commit. A hint
+    for another user ends this browser's session only, never theirs."""
+    ending = [browser_session] if browser_session is not None else []
+    if browser_session is None or str(browser_session.user_id) == sub:
+        hinted = find_live_session(sid, sub)
+        if hinted is not None:
+            ending.append(hinted)
+    stage_end(ending, reason="rp_initiated_logout")
+    db.session.commit()
+
+
 def stage_end_sessions(user_id, keep: BrowserSession | None = None, reason: str = "logout") -> int:
     """end_sessions in the caller's transaction (the caller commits)."""
     return stage_end(
@@ -153,7 +166,8 @@ def stage_end(sessions: list[BrowserSession], reason: str = "logout") -> int:
     """End these sessions in the caller's transaction (the caller commits); return how many
     were still live. Their refresh families but offline ones are revoked and the access
     tokens issued in them blocklisted; apps are told once the transaction commits."""
-    live = sorted((s for s in sessions if s.ended_at is None), key=lambda s: str(s.id))
+    unique = {s.id: s for s in sessions if s.ended_at is None}
+    live = [unique[key] for key in sorted(unique)]
     if not live:
         return 0
     now = utcnow()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import OAuth2Error
-from flask import Blueprint, current_app, make_response, render_template, request
+from flask import Blueprint, current_app, g, make_response, render_template, request
 
 from ..extensions import csrf
+from ..oauth.endpoints import LOGOUT_CONFIRMED
 from . import context
 from .errors import error_page
 
@@ -63,6 +64,7 @@ def confirm_end_session():
         return render_template(
             "auth/message.html", title="You are still signed in", message="Nothing was changed."
         ), 200
+    setattr(g, LOGOUT_CONFIRMED, True)  # the user confirmed: a registered URI may be followed
     try:
         end_request = _server().validate_endpoint_request("end_session")
     except OAuth2Error as error:
