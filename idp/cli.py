@@ -11,7 +11,7 @@ import click
 from flask import Flask
 
 from .cli_options import collect, model_options
-from .config import ConfigError
+from .errors import IdpError
 from .schemas.clients import ClientMetadata
 
 DEMO_EMAIL = "demo@example.com"
@@ -25,8 +25,15 @@ def _app() -> Flask:
 
     try:
         return create_app()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except IdpError as exc:
+        raise failure(exc) from exc
+
+
+def failure(exc: IdpError) -> click.ClickException:
+    """The CLI's answer to any of idp's errors: its message on one line, its exit status."""
+    answer = click.ClickException(str(exc))
+    answer.exit_code = exc.exit_code
+    return answer
 
 
 def with_app(func: Callable) -> Callable:
@@ -36,24 +43,21 @@ def with_app(func: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         from sqlalchemy.exc import SQLAlchemyError
 
-        from .oauth.keys import KeyError_
+        from .errors import StoreUnavailable
         from .preflight import describe_database_error, describe_store_error
-        from .services.clients import ClientError
-        from .services.users import AccountError
-        from .store import StoreUnavailable
 
         app = _app()
         with app.app_context():
             try:
                 return func(*args, **kwargs)
-            except (ClientError, AccountError, KeyError_, ConfigError) as exc:
-                raise click.ClickException(str(exc)) from exc
             except SQLAlchemyError as exc:
                 url = app.config["SQLALCHEMY_DATABASE_URI"]
                 raise click.ClickException(describe_database_error(exc, url)) from exc
             except StoreUnavailable as exc:
                 url = app.config["IDP"].redis_url
                 raise click.ClickException(describe_store_error(exc, url)) from exc
+            except IdpError as exc:
+                raise failure(exc) from exc
 
     return wrapper
 
@@ -98,7 +102,7 @@ def keys() -> None:
 def keys_generate(alg: str, if_missing: bool) -> None:
     """Create a signing key and print its kid."""
     from .config import load_config
-    from .oauth.keys import KeyError_, KeyRing, generate_key
+    from .oauth.keys import KeyRing, generate_key
 
     try:
         keys_dir = load_config().keys_dir
@@ -108,7 +112,9 @@ def keys_generate(alg: str, if_missing: bool) -> None:
                 click.echo(ring.signing_key(alg).kid)
                 return
         click.echo(generate_key(keys_dir, alg))
-    except (ConfigError, KeyError_, OSError) as exc:
+    except IdpError as exc:
+        raise failure(exc) from exc
+    except OSError as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -127,7 +133,7 @@ def keys_rotate(alg: str, force: bool) -> None:
     Running workers pick the change up within 10 seconds, no restart; prints one JSON object.
     """
     from .config import load_config
-    from .oauth.keys import KeyError_, config_min_published, config_retired_ttl, rotate
+    from .oauth.keys import config_min_published, config_retired_ttl, rotate
 
     try:
         config = load_config()
@@ -138,7 +144,9 @@ def keys_rotate(alg: str, force: bool) -> None:
             retired_ttl_seconds=config_retired_ttl(config),
             force=force,
         )
-    except (ConfigError, KeyError_, OSError) as exc:
+    except IdpError as exc:
+        raise failure(exc) from exc
+    except OSError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(result))
 
@@ -148,12 +156,14 @@ def keys_list() -> None:
     """Print every key with its state and age, oldest first, one JSON object per line."""
     from . import clock
     from .config import load_config
-    from .oauth.keys import KeyError_, config_retired_ttl, read_keys
+    from .oauth.keys import config_retired_ttl, read_keys
 
     try:
         config = load_config()
         stored = read_keys(config.keys_dir)
-    except (ConfigError, KeyError_, OSError) as exc:
+    except IdpError as exc:
+        raise failure(exc) from exc
+    except OSError as exc:
         raise click.ClickException(str(exc)) from exc
     now = clock.now()
     for key in stored:
@@ -164,12 +174,14 @@ def keys_list() -> None:
 def keys_prune() -> None:
     """Delete retired keys whose tokens have all expired (rotate also does this)."""
     from .config import load_config
-    from .oauth.keys import KeyError_, config_retired_ttl, prune
+    from .oauth.keys import config_retired_ttl, prune
 
     try:
         config = load_config()
         removed = prune(config.keys_dir, config_retired_ttl(config))
-    except (ConfigError, KeyError_, OSError) as exc:
+    except IdpError as exc:
+        raise failure(exc) from exc
+    except OSError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps({"pruned": removed}))
 
@@ -411,8 +423,8 @@ def serve(production: bool, host: str | None, port: int | None, workers: int | N
 
     try:
         settings = serving.settings_from_env(host=host, port=port, workers=workers)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except IdpError as exc:
+        raise failure(exc) from exc
     serving.prepare_environment()
     # Build the app once here so a bad setting is one line now, not a crash loop of workers;
     # each worker builds its own after the fork.

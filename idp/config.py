@@ -9,6 +9,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigError, MailError
+from .setting_parsers import parse_allow, parse_smtp_url
+
 # The package carries templates/, migrations/ and static/, so an installed wheel needs no
 # source tree (in the repository idp/templates and idp/migrations are symlinks to the
 # top-level folders: MANIFEST.in).
@@ -41,10 +44,6 @@ REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS = 30 * 24 * 3600
 SESSION_IDLE_TTL_SECONDS = 24 * 3600
 SESSION_ABSOLUTE_TTL_SECONDS = 14 * 24 * 3600
 METADATA_MAX_AGE_SECONDS = 300
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; the message says why in one line."""
 
 
 PROVIDER_KINDS = ("google", "github", "oidc")
@@ -318,15 +317,11 @@ def validate(config: Config) -> None:
             "IDP_DYNAMIC_REGISTRATION needs IDP_REGISTRATION_INITIAL_TOKEN "
             "(at least 32 random characters)"
         )
-    from .services.outbound import parse_allow
-
     try:
         parse_allow(config.outbound_allow)
     except ValueError as exc:
         raise ConfigError(f"IDP_OUTBOUND_ALLOW: {exc}") from None
     if config.smtp_url:
-        from .services.mail import MailError, parse_smtp_url
-
         try:
             parse_smtp_url(config.smtp_url)
         except MailError as exc:

@@ -10,10 +10,7 @@ import threading
 from typing import Protocol
 
 from . import clock
-
-
-class StoreUnavailable(Exception):
-    """The store could not be reached; callers that guard security fail closed."""
+from .errors import StoreUnavailable
 
 
 class Store(Protocol):

@@ -32,6 +32,7 @@ from joserfc.jwk import ECKey, Key, KeySet, RSAKey
 
 from .. import clock
 from ..config import ACCESS_TOKEN_TTL_SECONDS, ID_TOKEN_TTL_SECONDS, Config
+from ..errors import KeyFileError
 
 log = logging.getLogger("idp.security")
 
@@ -40,10 +41,6 @@ STATES = ("next", "active", "retired")
 RSA_KEY_BITS = 2048
 RELOAD_CHECK_SECONDS = 10
 CLOCK_LEEWAY_SECONDS = 60
-
-
-class KeyError_(Exception):
-    """A key file is missing, unreadable or of an unsupported kind."""
 
 
 def retired_ttl(token_ttl: int) -> int:
@@ -112,9 +109,11 @@ def _write_document(directory: Path, kid: str, document: dict) -> None:
 def generate_key(keys_dir: str | Path, alg: str = "RS256", state: str = "active") -> str:
     """Create a private key file readable by its owner only; return its `kid`."""
     if alg not in SUPPORTED_ALGS:
-        raise KeyError_(f"unsupported algorithm {alg!r}; choose one of {', '.join(SUPPORTED_ALGS)}")
+        raise KeyFileError(
+            f"unsupported algorithm {alg!r}; choose one of {', '.join(SUPPORTED_ALGS)}"
+        )
     if state not in ("next", "active"):
-        raise KeyError_(f"a new key is 'next' or 'active', not {state!r}")
+        raise KeyFileError(f"a new key is 'next' or 'active', not {state!r}")
     if alg == "RS256":
         key: Key = RSAKey.generate_key(RSA_KEY_BITS, private=True)
     else:
@@ -143,7 +142,9 @@ def read_keys(keys_dir: str | Path) -> list[StoredKey]:
         except FileNotFoundError:
             continue  # pruned by another process while we listed the directory
         except (OSError, ValueError) as exc:
-            raise KeyError_(f"cannot read signing key {path.name}: {type(exc).__name__}") from exc
+            raise KeyFileError(
+                f"cannot read signing key {path.name}: {type(exc).__name__}"
+            ) from exc
         try:
             jwk = document["jwk"]
             key = KeySet.import_key_set({"keys": [jwk]}).keys[0]
@@ -157,9 +158,11 @@ def read_keys(keys_dir: str | Path) -> list[StoredKey]:
                 retired_at=_optional_float(document.get("retired_at")),
             )
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise KeyError_(f"cannot read signing key {path.name}: {type(exc).__name__}") from exc
+            raise KeyFileError(
+                f"cannot read signing key {path.name}: {type(exc).__name__}"
+            ) from exc
         if stored.state not in STATES or stored.alg not in SUPPORTED_ALGS:
-            raise KeyError_(
+            raise KeyFileError(
                 f"signing key {path.name} has state {stored.state!r}, alg {stored.alg!r}"
             )
         keys.append(stored)
@@ -201,10 +204,12 @@ def rotate(
 
     Without a `next` key (the first rotation) only a `next` key is created: it signs from the
     following rotation on. A `next` key younger than `min_published_seconds` is refused
-    (KeyError_) unless `force`. Returns the kids activated, retired, created and pruned.
+    (KeyFileError) unless `force`. Returns the kids activated, retired, created and pruned.
     """
     if alg not in SUPPORTED_ALGS:
-        raise KeyError_(f"unsupported algorithm {alg!r}; choose one of {', '.join(SUPPORTED_ALGS)}")
+        raise KeyFileError(
+            f"unsupported algorithm {alg!r}; choose one of {', '.join(SUPPORTED_ALGS)}"
+        )
     directory = Path(keys_dir)
     with _directory_lock(directory):
         keys = [k for k in read_keys(directory) if k.alg == alg]
@@ -220,7 +225,7 @@ def rotate(
         else:
             published_for = clock.now() - pending.created_at
             if active and not force and published_for < min_published_seconds:
-                raise KeyError_(
+                raise KeyFileError(
                     f"next {alg} key {pending.kid} has been published for {int(published_for)} s;"
                     f" relying parties may cache JWKS for {min_published_seconds} s:"
                     " rotate later, or pass --force"
@@ -322,7 +327,7 @@ class KeyRing:
                 return
             try:
                 self._load()
-            except KeyError_ as exc:
+            except KeyFileError as exc:
                 # Keep serving with the keys we have; the next check tries again.
                 log.error("signing keys not reloaded: %s", exc, extra={"event": "keys_reload"})
 
@@ -333,11 +338,11 @@ class KeyRing:
         return [alg for alg in SUPPORTED_ALGS if alg in self._signing]
 
     def signing_key(self, alg: str = "RS256") -> StoredKey:
-        """Return the active key for `alg`; raise KeyError_ when there is none."""
+        """Return the active key for `alg`; raise KeyFileError when there is none."""
         self.refresh()
         stored = self._signing.get(alg)
         if stored is None:
-            raise KeyError_(f"no active {alg} signing key in {self.keys_dir}")
+            raise KeyFileError(f"no active {alg} signing key in {self.keys_dir}")
         return stored
 
     def signing_keyset(self, alg: str = "RS256") -> KeySet:
@@ -353,5 +358,5 @@ class KeyRing:
         """The published keys: tokens signed by a key no longer published do not verify."""
         self.refresh()
         if self._verification is None:
-            raise KeyError_(f"no published keys in {self.keys_dir}")
+            raise KeyFileError(f"no published keys in {self.keys_dir}")
         return self._verification

@@ -20,6 +20,7 @@ from flask import Flask, current_app
 from joserfc.errors import JoseError
 
 from ..config import GOOGLE_ISSUER, ProviderConfig
+from ..errors import UpstreamError
 from ..services import outbound
 
 HTTP_TIMEOUT_SECONDS = 10
@@ -47,17 +48,6 @@ class UpstreamProfile:
     email: str | None
     email_verified: bool
     name: str
-
-
-class UpstreamError(Exception):
-    """The upstream answered something we cannot use.
-
-    The message is the reason for the log and the audit; `hint`, when set, is safe to show.
-    """
-
-    def __init__(self, reason: str, hint: str = "") -> None:
-        super().__init__(reason)
-        self.hint = hint
 
 
 # Everything the callback turns into "did not work": the upstream's errors, a refused token.

@@ -1,23 +1,11 @@
-"""The one validation error of the schemas, and the one place pydantic's errors become it."""
+"""The one place pydantic's errors become idp's InvalidInput (idp/errors.py: its `error`
+is the RFC 6749/7591 code an HTTP answer uses, `field` the top-level field at fault)."""
 
 from __future__ import annotations
 
 from pydantic import ValidationError
 
-
-class InvalidInput(ValueError):
-    """Input a schema refuses; the message is safe to show and names the field.
-
-    `error` is the RFC 6749/7591 error code an HTTP answer uses; `field` the top-level field
-    at fault (None when the input as a whole is wrong).
-    """
-
-    error = "invalid_request"
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
+from ..errors import InvalidInput
 
 KIND_NAMES = {
     "string_type": "a string",

@@ -8,21 +8,11 @@ new account is created (its email marked verified only when the upstream says it
 
 from __future__ import annotations
 
+from ..errors import LinkNeeded
 from ..extensions import db
 from ..models import FederatedIdentity, User
 from ..models.base import utcnow
 from . import audit, users
-
-
-class LinkNeeded(Exception):
-    """The email belongs to an existing account: its owner must sign in to link.
-
-    `account_id` names that account: the pending link may attach to it and to no other.
-    """
-
-    def __init__(self, account_id) -> None:
-        super().__init__("link needed")
-        self.account_id = account_id
 
 
 def find_identity(issuer: str, subject: str) -> FederatedIdentity | None:

@@ -16,87 +16,28 @@ at INFO on `idp.mail` so a developer can follow the link.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import re
 import secrets
 import smtplib
 import ssl
-from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 from flask import current_app, render_template
 
 from .. import clock
 from ..config import PROJECT_ROOT, Config
+from ..errors import MailError
+from ..setting_parsers import SmtpSettings, parse_smtp_url
 
 log = logging.getLogger("idp.mail")
 
 SMTP_TIMEOUT_SECONDS = 10
 TEMPLATE_NAME = re.compile(r"^[a-z0-9_]{1,64}$")
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-
-
-class MailError(Exception):
-    """The message could not be delivered, or IDP_SMTP_URL is unusable; safe to log."""
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str
-    port: int
-    tls: bool = False  # implicit TLS (smtps://)
-    starttls: bool = False
-    username: str = ""
-    password: str = field(default="", repr=False)
-
-
-def parse_smtp_url(url: str) -> SmtpSettings:
-    """Parse IDP_SMTP_URL; raise MailError saying what is wrong (without the password)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("smtp", "smtps"):
-        raise MailError("IDP_SMTP_URL must start with smtp:// or smtps://")
-    try:
-        port = parts.port
-    except ValueError:
-        raise MailError("IDP_SMTP_URL has an invalid port") from None
-    if not parts.hostname:
-        raise MailError("IDP_SMTP_URL needs a host")
-    if parts.path not in ("", "/") or parts.fragment:
-        raise MailError("IDP_SMTP_URL takes no path or fragment")
-    starttls = False
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if name != "starttls" or value.lower() not in _TRUE + _FALSE:
-            raise MailError("IDP_SMTP_URL accepts only ?starttls=1 or ?starttls=0")
-        starttls = value.lower() in _TRUE
-    tls = parts.scheme == "smtps"
-    if tls and starttls:
-        raise MailError("IDP_SMTP_URL: smtps:// is already TLS; drop ?starttls")
-    settings = SmtpSettings(
-        host=parts.hostname,
-        port=port or (465 if tls else 587 if starttls else 25),
-        tls=tls,
-        starttls=starttls,
-        username=unquote(parts.username or ""),
-        password=unquote(parts.password or ""),
-    )
-    if settings.username and not (tls or starttls) and not _is_loopback(settings.host):
-        raise MailError("IDP_SMTP_URL sends a password without TLS; use smtps:// or ?starttls=1")
-    return settings
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def build_message(to: str, subject: str, template: str, **context) -> EmailMessage:

@@ -26,17 +26,19 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from ..errors import IdpError
+from ..setting_parsers import Network, parse_allow
+
 log = logging.getLogger("idp.security")
 CONNECT_TIMEOUT_SECONDS = 3.0
 READ_TIMEOUT_SECONDS = 5.0
 MAX_RESPONSE_BYTES = 512 * 1024
 DEVELOPMENT_ALLOW = "127.0.0.0/8,::1/128"
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
-class OutboundRefused(requests.exceptions.ConnectionError):
+class OutboundRefused(IdpError, requests.exceptions.ConnectionError):
     """The URL or the address it resolves to is not one idp may fetch; the reason is safe
     to log (it names the host, never a credential)."""
 
@@ -95,27 +97,6 @@ def is_public(address: IPAddress) -> bool:
         and not address.is_link_local
         and not address.is_private
     )
-
-
-def parse_allow(text: str) -> tuple[frozenset[str], tuple[Network, ...]]:
-    """Split IDP_OUTBOUND_ALLOW (comma-separated hosts and CIDRs); raise ValueError."""
-    hosts, networks = set(), []
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(item, strict=False))
-            continue
-        except ValueError:
-            pass
-        name = item.lower().rstrip(".")
-        labels = name.split(".")
-        if not all(label and len(label) <= 63 for label in labels) or not all(
-            c.isalnum() or c in "-." for c in name
-        ):
-            raise ValueError(f"{item!r} is neither a host name nor an address or CIDR")
-        hosts.add(name)
-    return frozenset(hosts), tuple(networks)
 
 
 def policy_for(config) -> Policy:

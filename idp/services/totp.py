@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from ..errors import SecretDecryptionError
+
 STEP_SECONDS = 30
 DIGITS = 6
 WINDOW_STEPS = 1
@@ -34,10 +36,6 @@ _CONFUSABLE = str.maketrans({"o": "0", "i": "1", "l": "1"})
 CIPHERTEXT_VERSION = "v1"  # v1: AES-256-GCM, 96-bit random nonce, HKDF-SHA256 key
 _HKDF_INFO = b"idp totp secret v1"
 _NONCE_BYTES = 12
-
-
-class SecretDecryptionError(ValueError):
-    """A stored TOTP secret cannot be opened: wrong key, altered or not ours."""
 
 
 def new_secret() -> str:

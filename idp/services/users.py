@@ -29,6 +29,7 @@ _DUMMY_HASH = password_hasher.hash("not-a-real-password-dummy-for-timing")
 class AccountConflict(AccountError):
     """The email or role name is taken (the admin API answers 409)."""
 
+    status = 409
     error = "conflict"
 
 

@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from authlib.oauth2.rfc6749 import OAuth2Error
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
+from ..errors import IdpError
 from ..extensions import (
     csrf,  # noqa: I001
     db,
 )
 from ..schemas import users as user_schema
-from ..schemas.errors import InvalidInput
 from ..services import admin, audit, clients, roles, signin, users
 from .serializers import audit_event_json, session_json, user_json
 
@@ -27,31 +27,12 @@ ADMIN_SCOPE = "idp:admin"
 MAX_PER_PAGE = 200
 
 
-class ApiError(Exception):
-    """An error answered as {"error", "error_description"} with its HTTP status."""
+class ApiError(IdpError):
+    """An error answered as {"error", "error_description"} with its HTTP status (by
+    views/errors.py, like every IdpError: AccountError, ClientError and the rest)."""
 
     def __init__(self, status: int, error: str, description: str) -> None:
-        super().__init__(description)
-        self.status, self.error, self.description = status, error, description
-
-
-@bp.errorhandler(ApiError)
-def api_error(exc: ApiError):
-    response = jsonify(error=exc.error, error_description=exc.description)
-    response.status_code = exc.status
-    response.headers["Cache-Control"] = "no-store"
-    if exc.status == 401:
-        response.headers["WWW-Authenticate"] = f'Bearer error="{exc.error}"'
-    return response
-
-
-@bp.errorhandler(InvalidInput)
-def invalid_input(exc: InvalidInput):
-    """Input a schema or a service refused (schemas.errors.InvalidInput): 400 with the
-    error code it carries (invalid_request, invalid_client_metadata); a taken name 409."""
-    if isinstance(exc, users.AccountConflict):
-        return api_error(ApiError(409, "conflict", str(exc)))
-    return api_error(ApiError(400, exc.error, str(exc)))
+        super().__init__(description, status=status, error=error)
 
 
 # The query parameters each operation documents; any other is refused (a typo such as

@@ -1,4 +1,8 @@
-"""Errors: RFC 6749-style JSON at the API, a plain page in the browser, never a trace."""
+"""Errors: RFC 6749-style JSON at the API, a plain page in the browser, never a trace.
+
+The one place idp's own errors (idp.errors.IdpError and its subclasses) become HTTP
+answers: their `status`, `error` and `description` decide the response.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from werkzeug.exceptions import HTTPException
 
-from ..store import StoreUnavailable
+from ..errors import IdpError, StoreUnavailable
 
 log = logging.getLogger("idp")
 API_PREFIXES = (
@@ -102,6 +106,17 @@ def init_app(app: Flask) -> None:
         # What the request needed from Redis is unknown: refuse rather than guess.
         log.error("short-lived store unavailable on %s: %s", request.path, exc)
         return unavailable()
+
+    @app.errorhandler(IdpError)
+    def idp_error(exc: IdpError):
+        if exc.status >= 500:
+            return unexpected(exc)
+        if wants_json():
+            response = api_error(exc.error, exc.description, exc.status)
+            if exc.status == 401:
+                response.headers["WWW-Authenticate"] = f'Bearer error="{exc.error}"'
+            return response
+        return error_page(exc.description, exc.status)
 
     @app.errorhandler(DBAPIError)
     @app.errorhandler(SQLAlchemyTimeoutError)
