@@ -5,7 +5,8 @@ row was a third of a client_credentials request's cost. Rows are kept for
 IDP_CLIENT_CACHE_SECONDS (0 turns the cache off) as detached, fully loaded objects that the
 protocol code only reads (attaching them to each request's session with merge() cost 7% of a
 client_credentials request). Code that changes a client reads it with
-clients.find_client instead.
+clients.find_client instead. (This module imports nothing of services.clients, which
+calls forget() here after each change.)
 
 A change made through idp (admin API, console, CLI, RFC 7592) drops the entry in the process
 that made it at once; other worker processes see it within the TTL. Unknown client ids are
@@ -22,7 +23,6 @@ from sqlalchemy.orm import Session
 from .. import clock
 from ..extensions import db
 from ..models import Client
-from . import clients  # clients imports this module too: only module attributes are used
 
 MAX_ENTRIES = 10_000
 MAX_CLIENT_ID_LENGTH = 48
@@ -77,8 +77,10 @@ def cached_client(client_id: str | None) -> Client | None:
     if not client_id or not isinstance(client_id, str) or len(client_id) > MAX_CLIENT_ID_LENGTH:
         return None
     cache: ClientCache = current_app.extensions["idp.client_cache"]
-    if cache.ttl_seconds <= 0:
-        return clients.find_client(client_id)
+    if cache.ttl_seconds <= 0:  # in the request's session, like clients.find_client
+        return db.session.execute(
+            db.select(Client).filter_by(client_id=client_id)
+        ).scalar_one_or_none()
     return cache.get(client_id)
 
 
