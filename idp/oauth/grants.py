@@ -20,8 +20,7 @@ from authlib.oidc.core import OpenIDCode
 from flask import current_app
 
 from .. import clock
-from ..extensions import db
-from ..services import audit, codes, retry, signin, tokens, users
+from ..services import codes, retry, signin, tokens, users
 from ..services.mfa import acr_for
 from .claims import user_info
 from .client_auth import ALL_AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
@@ -97,7 +96,6 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def authenticate_user(self, authorization_code):
         if not codes.consume_code(authorization_code):
             # A concurrent exchange won the code: this one is a replay.
-            db.session.refresh(authorization_code)
             tokens.revoke_code_grant(authorization_code)
             raise InvalidGrantError("The authorization code was already used.")
         user = users.get_user(authorization_code.user_id)
@@ -107,16 +105,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def create_token_response(self):
         status, token, headers = super().create_token_response()
-        code = self.request.authorization_code
-        audit.record(
-            "tokens_issued",
-            user_id=code.user_id,
-            client_id=code.client_id,
-            grant_type=self.GRANT_TYPE,
-            scope=token.get("scope"),
-            refresh_token="refresh_token" in token,
-        )
-        db.session.commit()
+        tokens.finish_code_exchange(self.request.authorization_code, token, self.GRANT_TYPE)
         return status, token, headers
 
 
@@ -137,13 +126,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if row is None:
             return None
         if not row.check_client(client):
-            audit.record(
-                "refresh_token_foreign_client",
-                user_id=row.user_id,
-                client_id=client.client_id,
-                family_id=str(row.family_id),
-            )
-            db.session.commit()
+            tokens.refuse_foreign_client(row, client.client_id)
             return None
         if row.revoked_at is not None or row.used_at is not None:
             replay = self._recall_successor(row)
@@ -196,16 +179,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 token,
                 window,
             )
-        # Routine and frequent: queued (see services.audit_queue); reuse stays synchronous.
-        audit.record(
-            "refresh_rotated",
-            user_id=presented.user_id,
-            client_id=client.client_id,
-            batched=True,
-            family_id=str(presented.family_id),
-            scope=token.get("scope"),
-        )
-        db.session.commit()
+        tokens.finish_rotation(presented, client.client_id, token.get("scope"))
         return status, token, headers
 
 
@@ -220,16 +194,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         if scope is None:
             raise InvalidScopeError()
         token = self.generate_token(scope=scope, include_refresh_token=False)
-        # Nothing else is written: the row is queued rather than costing a COMMIT (then the
-        # commit below sends nothing; with IDP_AUDIT_BATCH_SECONDS=0 it writes the row).
-        audit.record(
-            "tokens_issued",
-            client_id=client.client_id,
-            batched=True,
-            grant_type=self.GRANT_TYPE,
-            scope=scope,
-        )
-        db.session.commit()
+        tokens.finish_client_credentials(client.client_id, self.GRANT_TYPE, scope)
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 

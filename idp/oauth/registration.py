@@ -7,9 +7,7 @@ registered this way are never first-party and may only ask for the standard OIDC
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -24,8 +22,6 @@ from flask import current_app
 from flask import request as flask_request
 from joserfc.errors import InvalidClaimError
 
-from ..extensions import db
-from ..models import Client
 from ..schemas import clients as client_schema
 from ..schemas import scopes
 from ..services import clients
@@ -45,10 +41,6 @@ def _bearer() -> str | None:
     header = flask_request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 # RFC 7591 and OIDC Registration fields accepted and checked but not stored.
@@ -170,12 +162,11 @@ class RegistrationEndpoint(_RegistrationEndpoint):
 
     def save_client(self, client_info, client_metadata, request):
         try:
-            client, secret = clients.register(_registration_input(client_metadata))
+            client, secret, token = clients.register_dynamically(
+                _registration_input(client_metadata)
+            )
         except clients.ClientError as exc:
             raise _refused(exc) from exc
-        token = secrets.token_urlsafe(32)
-        client.registration_token_hash = _hash(token)
-        db.session.commit()
         request.issued = {"client_secret": secret, "registration_access_token": token}
         return client
 
@@ -199,12 +190,7 @@ class ConfigurationEndpoint(_ConfigurationEndpoint):
 
     def authenticate_token(self, request):
         # RFC 7592 §2: an invalid registration access token is answered per RFC 6750.
-        presented = _bearer()
-        client = None
-        if presented and len(presented) <= 256:
-            client = db.session.execute(
-                db.select(Client).filter_by(registration_token_hash=_hash(presented))
-            ).scalar_one_or_none()
+        client = clients.find_by_registration_token(_bearer())
         if client is None:
             raise InvalidTokenError(description="The registration access token is not valid.")
         return RegistrationCredential(client.client_id)
@@ -232,12 +218,17 @@ class ConfigurationEndpoint(_ConfigurationEndpoint):
         # to their defaults (those that only an operator sets keep their value).
         registrable = client_schema.field_names(registrable_only=True)
         try:
-            return clients.change(client, _registration_input(client_metadata), reset=registrable)
+            return clients.change(
+                client,
+                _registration_input(client_metadata),
+                reset=registrable,
+                actor=client.client_id,
+            )
         except clients.ClientError as exc:
             raise _refused(exc) from exc
 
     def delete_client(self, client, request) -> None:
-        clients.delete_client(client.client_id)
+        clients.delete_client(client.client_id, actor=client.client_id)
 
     def get_server_metadata(self) -> dict:
         return _server_metadata()

@@ -36,8 +36,7 @@ from flask import current_app
 from joserfc.errors import JoseError
 
 from .. import clock
-from ..extensions import db
-from ..services import audit, replay, users
+from ..services import replay, tokens, users
 from ..services.clients import TOKEN_EXCHANGE_GRANT_TYPE
 from .client_auth import CONFIDENTIAL_AUTH_METHODS, PrivateKeyJWT
 from .tokens import token_claims
@@ -84,17 +83,14 @@ class TokenExchangeGrant(JWTBearerGrant):
             self._validate()
         except OAuth2Error as error:
             client = self.request.client
-            user = self.request.user
-            audit.record(
-                "token_exchange_refused",
-                user_id=user.id if user is not None else None,
-                client_id=client.client_id if client is not None else None,
+            tokens.refuse_exchange(
+                self.request.user,
+                client.client_id if client is not None else None,
                 error=error.error,
                 reason=_clip(error.description or ""),
                 subject_token_type=_clip(self.request.form.get("subject_token_type", "")),
                 audience=[_clip(t) for t in self._requested_targets()[:10]],
             )
-            db.session.commit()
             raise
 
     def _validate(self) -> None:
@@ -249,13 +245,11 @@ class TokenExchangeGrant(JWTBearerGrant):
         with token_claims(aud=audience, act=self._actor):
             token = self.generate_token(user=user, scope=self._scope, include_refresh_token=False)
         token["issued_token_type"] = ACCESS_TOKEN_TYPE
-        audit.record(
-            "token_exchanged",
-            user_id=user.id,
-            client_id=client.client_id,
+        tokens.finish_exchange(
+            user,
+            client.client_id,
             subject_token_type=self.request.form["subject_token_type"],
             audience=self._targets or [client.client_id],
             scope=self._scope,
         )
-        db.session.commit()
         return 200, token, self.TOKEN_RESPONSE_HEADER

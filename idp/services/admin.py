@@ -33,33 +33,64 @@ def list_users(page: int = 1, per_page: int = 50, email: str | None = None):
 
 
 def set_roles(user: User, names: list[str], actor: str | None = None) -> User:
-    user.roles = roles.check_known(names)
-    audit.record("roles_changed", user_id=user.id, roles=user.roles, actor=actor)
+    _set_roles(user, names, actor)
     db.session.commit()
     return user
 
 
-def update_profile(user: User, name: str | None = None, email_verified: bool | None = None) -> User:
+def update_user(
+    user: User,
+    name: str | None = None,
+    email_verified: bool | None = None,
+    roles: list[str] | None = None,
+    disabled: bool | None = None,
+    actor: str | None = None,
+) -> User:
+    """Change any of a user's profile, roles and disabled state in one transaction (None:
+    unchanged); an unknown role changes nothing."""
+    _update_profile(user, name, email_verified)
+    if roles is not None:
+        _set_roles(user, roles, actor)
+    if disabled is True and not user.disabled:
+        _disable(user, actor)
+    elif disabled is False and user.disabled:
+        _enable(user, actor)
+    db.session.commit()
+    return user
+
+
+def _set_roles(user: User, names: list[str], actor: str | None) -> None:
+    user.roles = roles.check_known(names)
+    audit.record("roles_changed", user_id=user.id, roles=user.roles, actor=actor)
+
+
+def _update_profile(user: User, name: str | None, email_verified: bool | None) -> None:
     if name is not None:
         user.name = name.strip()[:200]
     if email_verified is not None:
         user.email_verified = email_verified
-    db.session.commit()
-    return user
 
 
 def disable(user: User, actor: str | None = None) -> None:
     """Disable sign-in and end every session, refresh family and access token of the user."""
+    _disable(user, actor)
+    db.session.commit()
+
+
+def _disable(user: User, actor: str | None) -> None:
     user.disabled = True
     accounts.sign_out_everywhere(user)
     audit.record("user_disabled", user_id=user.id, actor=actor)
-    db.session.commit()
 
 
 def enable(user: User, actor: str | None = None) -> None:
+    _enable(user, actor)
+    db.session.commit()
+
+
+def _enable(user: User, actor: str | None) -> None:
     user.disabled = False
     audit.record("user_enabled", user_id=user.id, actor=actor)
-    db.session.commit()
 
 
 def force_password_reset(user: User, actor: str | None = None) -> None:

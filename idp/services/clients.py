@@ -7,6 +7,7 @@ or `change`, which validate it with that model and store what it produces.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from collections.abc import Iterable, Mapping
@@ -31,7 +32,7 @@ from ..schemas.clients import (  # noqa: F401 - the constants are this service's
     validate_redirect_uri,
 )
 from ..schemas.clients import InvalidClientMetadata as ClientError
-from . import client_cache, outbound, revocation
+from . import audit, client_cache, outbound, revocation
 
 # Python callers' keyword names (tests, bench, `idp demo`) for what the model names otherwise.
 ARGUMENT_NAMES = {"name": "client_name", "auth_method": "token_endpoint_auth_method"}
@@ -43,11 +44,44 @@ def rules() -> Rules:
     return Rules(check_fetchable=_check_fetchable, signing_algorithms=keys.algorithms)
 
 
-def register(data: Mapping[str, Any]) -> tuple[Client, str | None]:
+def register(data: Mapping[str, Any], *, actor: str | None = None) -> tuple[Client, str | None]:
     """Register a client from model input; return it and its secret (None without one).
+    `actor` is who did it, for the audit row written in the same transaction.
 
     Raise ClientError naming the field that is wrong.
     """
+    client, secret = _new_client(data)
+    audit.record("client_created", client_id=client.client_id, actor=actor)
+    db.session.commit()
+    return client, secret
+
+
+def register_dynamically(data: Mapping[str, Any]) -> tuple[Client, str | None, str]:
+    """RFC 7591: register a client with a registration access token for RFC 7592; return
+    it, its secret and that token, all in one transaction."""
+    client, secret = _new_client(data)
+    token = secrets.token_urlsafe(32)
+    client.registration_token_hash = _registration_token_hash(token)
+    audit.record("client_created", client_id=client.client_id, actor="dynamic_registration")
+    db.session.commit()
+    return client, secret, token
+
+
+def find_by_registration_token(presented: str | None) -> Client | None:
+    """The client a registration access token was issued for (RFC 7592), else None."""
+    if not presented or len(presented) > 256:
+        return None
+    return db.session.execute(
+        db.select(Client).filter_by(registration_token_hash=_registration_token_hash(presented))
+    ).scalar_one_or_none()
+
+
+def _registration_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _new_client(data: Mapping[str, Any]) -> tuple[Client, str | None]:
+    """A new client in the session (not committed) and its secret."""
     metadata = validate_client(data, rules())
     secret = secrets.token_urlsafe(32) if metadata.has_secret else None
     client = Client(
@@ -58,11 +92,16 @@ def register(data: Mapping[str, Any]) -> tuple[Client, str | None]:
     )
     client.set_client_metadata(metadata.to_metadata())
     db.session.add(client)
-    db.session.commit()
     return client, secret
 
 
-def change(client: Client, changes: Mapping[str, Any], reset: Iterable[str] = ()) -> Client:
+def change(
+    client: Client,
+    changes: Mapping[str, Any],
+    reset: Iterable[str] = (),
+    *,
+    actor: str | None = None,
+) -> Client:
     """Change part of a registration (model input); fields in `reset` that `changes` does
     not name go back to their defaults. A client keeps its kind of credential: switching
     between a secret and none or keys means a new client. Raise ClientError."""
@@ -74,6 +113,7 @@ def change(client: Client, changes: Mapping[str, Any], reset: Iterable[str] = ()
         raise ClientError("a client cannot switch between secret and secret-less authentication")
     client.set_client_metadata(metadata.to_metadata())
     client.first_party = metadata.first_party
+    audit.record("client_updated", client_id=client.client_id, actor=actor)
     db.session.commit()
     client_cache.forget(client.client_id)
     return client
@@ -104,31 +144,39 @@ def model_input(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def create_client(
-    name: str, redirect_uris: list[str], first_party: bool = False, **fields: Any
+    name: str,
+    redirect_uris: list[str],
+    first_party: bool = False,
+    *,
+    actor: str | None = None,
+    **fields: Any,
 ) -> tuple[Client, str | None]:
     """Register a client from keyword arguments (see model_input); return it and its secret."""
     data = model_input({"name": name, "redirect_uris": redirect_uris, **fields})
-    return register({**data, "first_party": first_party})
+    return register({**data, "first_party": first_party}, actor=actor)
 
 
-def update_client(client: Client, first_party: bool | None = None, **fields: Any) -> Client:
+def update_client(
+    client: Client, first_party: bool | None = None, *, actor: str | None = None, **fields: Any
+) -> Client:
     """Change a client's metadata from keyword arguments; fields not given keep their value."""
     changes = model_input(fields)
     if first_party is not None:
         changes["first_party"] = first_party
-    return change(client, changes)
+    return change(client, changes, actor=actor)
 
 
 def _has_secret(auth_method: str) -> bool:
     return auth_method in ("client_secret_basic", "client_secret_post")
 
 
-def rotate_secret(client: Client) -> str:
+def rotate_secret(client: Client, actor: str | None = None) -> str:
     """A new secret for a confidential client; the old one stops working at once."""
     if not _has_secret(client.token_endpoint_auth_method):
         raise ClientError("only clients that authenticate with a secret have one to rotate")
     secret = secrets.token_urlsafe(32)
     client.client_secret = hash_client_secret(secret)
+    audit.record("client_secret_rotated", client_id=client.client_id, actor=actor)
     db.session.commit()
     client_cache.forget(client.client_id)
     return secret
@@ -153,7 +201,7 @@ def list_clients() -> list[Client]:
     return list(db.session.execute(db.select(Client).order_by(Client.id)).scalars())
 
 
-def delete_client(client_id: str) -> bool:
+def delete_client(client_id: str, actor: str | None = None) -> bool:
     """Delete a client, revoking its tokens; False if it did not exist."""
     client = find_client(client_id)
     if client is None:
@@ -163,6 +211,7 @@ def delete_client(client_id: str) -> bool:
     db.session.execute(db.delete(AuthorizationCode).filter_by(client_id=client_id))
     db.session.execute(db.delete(Consent).filter_by(client_id=client_id))
     db.session.delete(client)
+    audit.record("client_deleted", client_id=client_id, actor=actor)
     db.session.commit()
     client_cache.forget(client_id)
     return True

@@ -199,6 +199,7 @@ def handle_reuse(presented: RefreshToken, client: Client) -> None:
 
 def revoke_code_grant(code: AuthorizationCode) -> None:
     """A replayed code: revoke what its first exchange issued (RFC 6749 §4.1.2)."""
+    db.session.refresh(code)  # a concurrent exchange may have just recorded what it issued
     revocation.revoke_grants(code=code)
     audit.record("code_replay", user_id=code.user_id, client_id=code.client_id)
     db.session.commit()
@@ -235,3 +236,71 @@ def _uuid_or_none(value) -> uuid.UUID | None:
         return uuid.UUID(str(value))
     except ValueError:
         return None
+
+
+# The token endpoint's use cases end here: the grant (an Authlib subclass in oauth/) staged
+# the tokens; these record the audit row and commit, once per request.
+
+
+def finish_code_exchange(code: AuthorizationCode, token: dict, grant_type: str) -> None:
+    """Commit a code exchange: the consumed code, what save_token staged, the audit row."""
+    audit.record(
+        "tokens_issued",
+        user_id=code.user_id,
+        client_id=code.client_id,
+        grant_type=grant_type,
+        scope=token.get("scope"),
+        refresh_token="refresh_token" in token,
+    )
+    db.session.commit()
+
+
+def finish_rotation(presented: RefreshToken, client_id: str, scope: str | None) -> None:
+    """Commit a refresh: the claimed token, its successor, the (queued) audit row."""
+    # Routine and frequent: queued (see services.audit_queue); reuse stays synchronous.
+    audit.record(
+        "refresh_rotated",
+        user_id=presented.user_id,
+        client_id=client_id,
+        batched=True,
+        family_id=str(presented.family_id),
+        scope=scope,
+    )
+    db.session.commit()
+
+
+def finish_client_credentials(client_id: str, grant_type: str, scope: str) -> None:
+    """Commit a client_credentials grant: nothing but its audit row, which is queued (the
+    commit then sends nothing; with IDP_AUDIT_BATCH_SECONDS=0 it writes the row)."""
+    audit.record(
+        "tokens_issued", client_id=client_id, batched=True, grant_type=grant_type, scope=scope
+    )
+    db.session.commit()
+
+
+def refuse_foreign_client(presented: RefreshToken, client_id: str) -> None:
+    """Audit a refresh token presented by another client than its own (nothing revoked)."""
+    audit.record(
+        "refresh_token_foreign_client",
+        user_id=presented.user_id,
+        client_id=client_id,
+        family_id=str(presented.family_id),
+    )
+    db.session.commit()
+
+
+def finish_exchange(user: User, client_id: str, **details) -> None:
+    """Commit an RFC 8693 token exchange's audit row (the token itself is not stored)."""
+    audit.record("token_exchanged", user_id=user.id, client_id=client_id, **details)
+    db.session.commit()
+
+
+def refuse_exchange(user: User | None, client_id: str | None, **details) -> None:
+    """Audit a refused token exchange (nothing else was written)."""
+    audit.record(
+        "token_exchange_refused",
+        user_id=user.id if user is not None else None,
+        client_id=client_id,
+        **details,
+    )
+    db.session.commit()

@@ -13,10 +13,7 @@ from authlib.oauth2.rfc6749 import OAuth2Error
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
 from ..errors import IdpError
-from ..extensions import (
-    csrf,  # noqa: I001
-    db,
-)
+from ..extensions import csrf
 from ..schemas import users as user_schema
 from ..services import admin, audit, clients, roles, signin, users
 from .serializers import audit_event_json, session_json, user_json
@@ -127,14 +124,14 @@ def show_user(user_id: str):
 def update_user(user_id: str):
     user = _user_or_404(user_id)
     update = user_schema.validate(user_schema.UserUpdate, _json_body())
-    admin.update_profile(user, update.name, update.email_verified)
-    if update.roles is not None:
-        admin.set_roles(user, update.roles, actor=g.admin_actor)
-    disabled = update.disabled
-    if disabled is True and not user.disabled:
-        admin.disable(user, actor=g.admin_actor)
-    elif disabled is False and user.disabled:
-        admin.enable(user, actor=g.admin_actor)
+    admin.update_user(
+        user,
+        name=update.name,
+        email_verified=update.email_verified,
+        roles=update.roles,
+        disabled=update.disabled,
+        actor=g.admin_actor,
+    )
     return jsonify(user_json(user))
 
 
@@ -221,9 +218,8 @@ def list_clients():
 
 @bp.post("/clients")
 def create_client():
-    client, secret = clients.register(_json_body())  # validated by schemas.ClientMetadata
-    audit.record("client_created", client_id=client.client_id, actor=g.admin_actor)
-    db.session.commit()
+    # validated by schemas.ClientMetadata; the audit row is in the service's transaction
+    client, secret = clients.register(_json_body(), actor=g.admin_actor)
     response = jsonify(clients.describe(client, secret))
     response.status_code = 201
     response.headers["Location"] = url_for("admin_api.show_client", client_id=client.client_id)
@@ -238,27 +234,21 @@ def show_client(client_id: str):
 @bp.patch("/clients/<client_id>")
 def update_client(client_id: str):
     client = _client_or_404(client_id)
-    clients.change(client, _json_body())
-    audit.record("client_updated", client_id=client.client_id, actor=g.admin_actor)
-    db.session.commit()
+    clients.change(client, _json_body(), actor=g.admin_actor)
     return jsonify(clients.describe(client))
 
 
 @bp.post("/clients/<client_id>/secret")
 def rotate_client_secret(client_id: str):
     client = _client_or_404(client_id)
-    secret = clients.rotate_secret(client)
-    audit.record("client_secret_rotated", client_id=client.client_id, actor=g.admin_actor)
-    db.session.commit()
+    secret = clients.rotate_secret(client, actor=g.admin_actor)
     return jsonify(clients.describe(client, secret))
 
 
 @bp.delete("/clients/<client_id>")
 def delete_client(client_id: str):
     _client_or_404(client_id)
-    clients.delete_client(client_id)
-    audit.record("client_deleted", client_id=client_id, actor=g.admin_actor)
-    db.session.commit()
+    clients.delete_client(client_id, actor=g.admin_actor)
     return "", 204
 
 

@@ -186,7 +186,7 @@ def client_create():
         data = client_schema.from_form(request.form, CLIENT_FORM_NAMES, CLIENT_FORM_FIELDS)
         if request.form.get("public") == "on":
             data = clients.model_input({**data, "public": True})
-        client, secret = clients.register(data)
+        client, secret = clients.register(data, actor=g.admin_actor)
     except clients.ClientError as exc:
         return client_list(error=str(exc), status=400)
     return client_list(created=clients.describe(client, secret), status=201)
@@ -217,7 +217,7 @@ def client_retry_window(client_id: str):
         data = client_schema.from_form(request.form, {}, ["refresh_retry_window"])
         if not data:
             raise clients.ClientError("give a number of seconds (0 keeps rotation strict)")
-        clients.change(client, data)
+        clients.change(client, data, actor=g.admin_actor)
     except clients.ClientError as exc:
         return client_show(client_id, error=str(exc), status=400)
     return redirect(url_for("admin_console.client_show", client_id=client_id), 303)
@@ -225,7 +225,7 @@ def client_retry_window(client_id: str):
 
 @bp.post("/clients/<client_id>/delete")
 def client_delete(client_id: str):
-    if not clients.delete_client(client_id):
+    if not clients.delete_client(client_id, actor=g.admin_actor):
         abort(404)
     return redirect(url_for("admin_console.client_list"), 303)
 
