@@ -44,8 +44,11 @@ lock: $(STAMP)
 		--find-links build/lock-wheels --no-emit-find-links --unsafe-package idp-verifier \
 		--no-emit-index-url --output-file requirements.lock setup.cfg
 
+## ruff, then the layering: import-linter's contracts (pyproject.toml) and .ci/check-layers.
 lint: $(STAMP)
-	$(BIN)/ruff check .
+	$(BIN)/ruff check . .ci/check-layers
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python .ci/check-layers
 
 ## idp (idp serve --production) against node oidc-provider, same wrk scripts (docs/benchmarks.md).
 ## Needs PostgreSQL and Redis on loopback (bench/lib.sh: PGHOST, BENCH_REDIS_URL), wrk and node.

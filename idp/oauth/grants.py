@@ -64,7 +64,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         self.register_hook("after_validate_authorization_request_payload", validate_response_mode)
 
     def create_authorization_response(self, redirect_uri: str, grant_user):
-        """Issue the code, then answer by the requested response mode with `iss`."""
+        """Issue the code; return the AuthorizationResponse (with `iss`) that views/oauth.py
+        sends by the requested response mode (this overrides Authlib's (status, body,
+        headers): the form_post page is rendered by the view)."""
         if not grant_user:
             raise AccessDeniedError(redirect_uri=redirect_uri)
         self.request.user = grant_user

@@ -1,27 +1,30 @@
-"""Authorization responses: every one carries `iss` (RFC 9207), by query or form_post."""
+"""Authorization responses: every one carries `iss` (RFC 9207), by query or form_post.
+
+The grant decides what goes back to the client; views/oauth.py sends it (a redirect, or the
+form_post page it renders): oauth/ renders nothing.
+"""
 
 from __future__ import annotations
 
-from authlib.common.urls import add_params_to_uri
-from flask import current_app, render_template
+from dataclasses import dataclass
+
+from flask import current_app
 
 RESPONSE_MODES = ("query", "form_post")
 
 
+@dataclass(frozen=True)
+class AuthorizationResponse:
+    """`params` (with `iss`) for `redirect_uri`, by `response_mode` (None: query)."""
+
+    redirect_uri: str
+    params: list[tuple[str, str]]
+    response_mode: str | None = None
+
+
 def authorization_response(
     redirect_uri: str, params: list[tuple[str, str]], response_mode: str | None
-) -> tuple[int, str, list[tuple[str, str]]]:
-    """Build the (status, body, headers) that returns `params` to the client."""
+) -> AuthorizationResponse:
+    """What returns `params` to the client, with this issuer's `iss` added."""
     params = [*params, ("iss", current_app.config["IDP"].issuer)]
-    if response_mode == "form_post":
-        body = render_template("oauth/form_post.html", action=redirect_uri, params=params)
-        return (
-            200,
-            body,
-            [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")],
-        )
-    return (
-        302,
-        "",
-        [("Location", add_params_to_uri(redirect_uri, params)), ("Cache-Control", "no-store")],
-    )
+    return AuthorizationResponse(redirect_uri, params, response_mode)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import AccessDeniedError, OAuth2Error
-from flask import Blueprint, abort, current_app, redirect, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
 from ..extensions import csrf
-from ..oauth.responses import authorization_response
+from ..oauth.responses import AuthorizationResponse, authorization_response
 from ..oauth.validators import read_id_token_hint, refuse_request_objects
 from ..services import interaction
 from ..services.interaction import Interaction
@@ -77,7 +78,7 @@ def _authorize(params: Mapping[str, str] | None, ix: Interaction | None):
             context.bind_interaction(ix.id)
             return redirect(url_for(_page_for(step, user), ix=ix.id), 303)
         grant.request.browser_session = browser_session
-        status, body, headers = grant.create_authorization_response(grant.redirect_uri, user)
+        answer = grant.create_authorization_response(grant.redirect_uri, user)
     except OAuth2Error as error:
         if error.redirect_uri is None:
             error.redirect_uri = grant.redirect_uri
@@ -86,7 +87,22 @@ def _authorize(params: Mapping[str, str] | None, ix: Interaction | None):
         return _malformed_request()
     if ix is not None:
         interaction.finish(ix)
-    return server.handle_response(status, body, headers)
+    return _send(answer)
+
+
+def _send(answer: AuthorizationResponse):
+    """The authorization response: a redirect with the parameters in the query, or the
+    form_post page that posts them."""
+    if answer.response_mode == "form_post":
+        body = render_template(
+            "oauth/form_post.html", action=answer.redirect_uri, params=answer.params
+        )
+        headers = [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")]
+        return _server().handle_response(200, body, headers)
+    location = add_params_to_uri(answer.redirect_uri, answer.params)
+    return _server().handle_response(
+        302, "", [("Location", location), ("Cache-Control", "no-store")]
+    )
 
 
 def _malformed_request():
@@ -109,10 +125,9 @@ def _error_response(error: OAuth2Error, params: Mapping[str, str]):
     if not error.redirect_uri:
         return error_page(error.get_error_description() or error.error, 400, error_code=error.error)
     error.state = params.get("state")
-    status, body, headers = authorization_response(
-        error.redirect_uri, error.get_body(), params.get("response_mode")
+    return _send(
+        authorization_response(error.redirect_uri, error.get_body(), params.get("response_mode"))
     )
-    return _server().handle_response(status, body, headers)
 
 
 @bp.post("/token")
