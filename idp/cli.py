@@ -240,9 +240,14 @@ def users() -> None:
 @click.option("--email", required=True)
 @click.option("--name", default="")
 @click.option("--role", "roles", multiple=True)
-@click.option("--password-stdin", is_flag=True, required=True, help="Read the password from stdin.")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    expose_value=False,  # stdin is the only way: the flag says so in scripts, nothing more
+    help="Read the password from stdin (always; never from an argument).",
+)
 @with_app
-def users_create(email: str, name: str, roles: tuple[str, ...], password_stdin: bool) -> None:
+def users_create(email: str, name: str, roles: tuple[str, ...]) -> None:
     """Create a user; the password comes from standard input, never an argument."""
     from .schemas.users import NewUser, validate
     from .services.users import create_user

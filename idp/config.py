@@ -153,7 +153,7 @@ class Config:
     # RFC 7591/7592 dynamic client registration, gated by an initial access token.
     dynamic_registration: bool = False
     registration_initial_token: str = field(default="", repr=False)
-    admin_require_mfa: bool = False
+    admin_require_mfa: bool = False  # the admin console needs a session that passed TOTP
     metrics_token: str = field(default="", repr=False)  # bearer token required at /metrics
     metrics_allow: str = ""  # comma-separated CIDRs allowed at /metrics, e.g. 10.0.0.0/8
     # Outbound fetches (jwks_uri, back-channel logout, upstream IdPs) may reach these hosts
@@ -166,7 +166,7 @@ class Config:
     db_max_overflow: int = 10  # extra connections a worker may open under load
     proxy_hops: int = 0  # trusted reverse proxies in front: X-Forwarded-For/-Proto from them
     log_level: str = "INFO"
-    log_json: bool = True  # the admin console needs a session that passed TOTP
+    log_json: bool = True  # one JSON object per log line (observability.configure_logging)
     registration_enabled: bool = True
     require_verified_email: bool = False  # refuse sign-in until the address is verified
     totp_key: str = ""  # encrypts TOTP secrets at rest; empty: derived from the secret key
@@ -185,7 +185,6 @@ class Config:
     outbox_dir: str = ""  # empty means instance/outbox/
     providers: tuple[ProviderConfig, ...] = ()  # IDP_PROVIDERS and IDP_PROVIDER_<NAME>_*
     testing: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def production(self) -> bool:
@@ -242,7 +241,7 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
     """Build the config from the environment, then apply explicit overrides."""
     values: dict[str, Any] = {}
     for f in fields(Config):
-        if f.name in ("extra", "testing", "providers"):
+        if f.name in ("testing", "providers"):
             continue
         env_name = _ENV_NAMES.get(f.name, f"IDP_{f.name.upper()}")
         raw = os.environ.get(env_name)
@@ -269,13 +268,10 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
     values["providers"] = providers_from_env()
     config = replace(Config(), **values)
     if overrides:
-        known = {f.name for f in fields(Config)}
-        unknown = set(overrides) - known
-        config = replace(
-            config,
-            **{k: v for k, v in overrides.items() if k in known},
-            extra={**config.extra, **{k: overrides[k] for k in unknown}},
-        )
+        unknown = sorted(set(overrides) - {f.name for f in fields(Config)})
+        if unknown:  # a misspelt override would otherwise be silently ignored
+            raise ConfigError(f"unknown setting {unknown[0]!r}")
+        config = replace(config, **overrides)
     config = replace(config, issuer=config.issuer.rstrip("/"))
     validate(config)
     return config

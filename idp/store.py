@@ -21,7 +21,6 @@ class Store(Protocol):
     def get(self, key: str) -> str | None: ...
     def get_many(self, keys: list[str]) -> list[str | None]: ...
     def put_many(self, items: list[tuple[str, str, int]]) -> None: ...
-    def take(self, key: str) -> str | None: ...
     def add(self, key: str, value: str, ttl_seconds: int) -> bool: ...
     def delete(self, key: str) -> None: ...
     def incr(self, key: str, ttl_seconds: int) -> int: ...
@@ -64,12 +63,6 @@ class MemoryStore:
     def put_many(self, items: list[tuple[str, str, int]]) -> None:
         for key, value, ttl_seconds in items:
             self.put(key, value, ttl_seconds)
-
-    def take(self, key: str) -> str | None:
-        with self._lock:
-            value = self._live(key)
-            self._items.pop(key, None)
-            return value
 
     def add(self, key: str, value: str, ttl_seconds: int) -> bool:
         with self._lock:
@@ -148,10 +141,6 @@ class RedisStore:
             pipeline.execute()
         except self._errors as exc:
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
-
-    def take(self, key: str) -> str | None:
-        value = self._call("getdel", self._k(key))
-        return value.decode() if value is not None else None
 
     def add(self, key: str, value: str, ttl_seconds: int) -> bool:
         return bool(self._call("set", self._k(key), value, ttl_seconds, None, True))

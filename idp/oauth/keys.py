@@ -3,7 +3,7 @@
 Each key is one file in the keys directory, `<kid>.json`: `{"state": "active",
 "created_at": <unix time>, "activated_at": ..., "retired_at": ..., "jwk": {<private JWK>}}`.
 Every worker and instance reads the same directory, so they all sign with the same key and
-publish the same JWKS. States (SECURITY.md, "Key rotation"):
+publish the same JWKS. States (README.md, Administration, "Signing keys"):
 
 - `next`: published, not signing yet. `rotate` promotes it only once it has been published
   longer than relying parties may cache JWKS, so they know it before it signs.
