@@ -38,10 +38,15 @@ class IdpError(Exception):
 
 
 class InvalidInput(IdpError, ValueError):
-    """Input that cannot be used; the description says which field and why."""
+    """Input that cannot be used; the description says why, `field` names the top-level
+    field at fault (None when the input as a whole is wrong)."""
 
     status = 400
     error = "invalid_request"
+
+    def __init__(self, description: str = "", field: str | None = None, **answer) -> None:
+        super().__init__(description, **answer)
+        self.field = field
 
 
 class ConfigError(IdpError):
