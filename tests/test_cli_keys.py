@@ -42,8 +42,9 @@ def idp(own_keys):
 
 
 def _json(result):
+    """The command's JSON on stdout (log lines, such as the audit's, go to stderr)."""
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return json.loads(result.stdout)
 
 
 def _states(own_keys) -> dict[str, str]:
