@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from authlib.oauth2.claims import BaseClaims
+from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc6750 import InvalidTokenError
 from authlib.oauth2.rfc7591 import ClientMetadataClaims as OAuthClientMetadata
 from authlib.oauth2.rfc7591 import ClientRegistrationEndpoint as _RegistrationEndpoint
@@ -140,9 +141,21 @@ def _registration_uri(client_id: str) -> str:
     return f"{current_app.config['IDP'].issuer}/connect/register/{client_id}"
 
 
+def _refuse_non_object(request) -> None:
+    """A JSON body that is not an object (an array, a string, a number) is malformed
+    (RFC 7591 §3.2.2): Authlib would call dict methods on it and answer 500."""
+    data = request.payload.data
+    if data and not isinstance(data, dict):
+        raise InvalidRequestError("The body must be a JSON object of client metadata.")
+
+
 class RegistrationEndpoint(_RegistrationEndpoint):
     def __init__(self, server=None) -> None:
         super().__init__(server, claims_classes=CLAIMS_CLASSES)
+
+    def extract_client_metadata(self, request):
+        _refuse_non_object(request)
+        return super().extract_client_metadata(request)
 
     def authenticate_token(self, request):
         # RFC 7591 §3 / RFC 6750: a missing or wrong initial access token is a 401.
@@ -187,6 +200,10 @@ class RegistrationEndpoint(_RegistrationEndpoint):
 class ConfigurationEndpoint(_ConfigurationEndpoint):
     def __init__(self, server=None) -> None:
         super().__init__(server, claims_classes=CLAIMS_CLASSES)
+
+    def create_update_client_response(self, client, request):
+        _refuse_non_object(request)
+        return super().create_update_client_response(client, request)
 
     def authenticate_token(self, request):
         # RFC 7592 §2: an invalid registration access token is answered per RFC 6750.

@@ -204,3 +204,17 @@ def test_registration_refuses_bad_logout_metadata(dcr, metadata):
     refused = register(client, {"redirect_uris": [REDIRECT_URI], **metadata})
     assert refused.status_code == 400
     assert refused.get_json()["error"] in ("invalid_client_metadata", "invalid_redirect_uri")
+
+
+@pytest.mark.parametrize("body", [["client_name", "Wiki"], "Wiki", 42, True])
+def test_a_body_that_is_not_a_json_object_is_invalid_request_not_a_500(dcr, body):
+    client = dcr.test_client()
+    refused = register(client, body)
+    assert refused.status_code == 400, refused.get_data(as_text=True)
+    assert refused.get_json()["error"] == "invalid_request"
+    created = register(client, {"client_name": "Wiki", "redirect_uris": [REDIRECT_URI]})
+    management = {"Authorization": f"Bearer {created.get_json()['registration_access_token']}"}
+    path = f"/connect/register/{created.get_json()['client_id']}"
+    refused = client.put(path, headers=management, json=body)
+    assert refused.status_code == 400, refused.get_data(as_text=True)
+    assert refused.get_json()["error"] == "invalid_request"
