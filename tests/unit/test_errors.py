@@ -7,15 +7,9 @@ import click
 import pytest
 
 from idp.cli import failure
-from idp.errors import (
-    AccountConflict,
-    AccountError,
-    ClientError,
-    IdpError,
-    MailError,
-    StoreUnavailable,
-    UpstreamError,
-)
+from idp.errors import IdpError, MailError, StoreUnavailable, UpstreamError
+from idp.services.clients import ClientError
+from idp.services.users import AccountConflict, AccountError
 
 CASES = [
     (AccountError("The password is too short."), 400, "invalid_request"),
