@@ -8,13 +8,15 @@
 # prefix, bench/lib.sh). Then, for each run and each endpoint, drives the same wrk command
 # and Lua script against the peer and against idp, alternating which goes first, so both
 # see the same machine. Prints (and writes to RESULTS/table.md) the median req/s, p50 and
-# p99 of the runs, their spread, and the ratio idp/peer per endpoint. Every run is bounded;
+# p99 of the runs, their spread, and the ratio idp/peer per endpoint, then the CPU each
+# server (and Postgres and Redis) used per request in the same runs. Every run is bounded;
 # everything started is stopped by PID at the end, however the script ends.
 #
 # Knobs (environment, defaults in brackets), besides those of bench/lib.sh:
 #   BENCH_RUNS [3]   BENCH_DURATION [10] s   BENCH_CONNECTIONS [50]   BENCH_WRK_THREADS [2]
 #   BENCH_ENDPOINTS ["discovery jwks userinfo client_credentials refresh_token"]
 #   BENCH_IDP_WORKERS [as shipped: one per core]   BENCH_PEER_ALG [RS256] (ES256 to compare)
+#   BENCH_IDP_THREADS [as shipped: IDP_THREADS, 2] threads per idp worker
 #   BENCH_IDP_SERVER [production] or gunicorn-sync, gunicorn-gthread: the alternatives, with
 #     gunicorn.conf.py (gthread: BENCH_THREADS [4] threads per worker)
 #   BENCH_REFRESH_RATE [2000] refresh req/s to mint tokens for, per target and run
@@ -88,6 +90,7 @@ case $IDP_SERVER in
   *) log "unknown BENCH_IDP_SERVER $IDP_SERVER"; exit 2 ;;
 esac
 log "idp: ${SERVE[*]}"
+[[ -z ${BENCH_IDP_THREADS:-} ]] || export IDP_THREADS=$BENCH_IDP_THREADS
 (cd "$WORK" && TMPDIR=$WORK/tmp exec "${SERVE[@]}") >"$RESULTS/logs/idp.log" 2>&1 &
 GUNICORN_PID=$! # lib.sh's stop_server: SIGTERM to the master, then its workers by PID
 wait_ready "$IDP_URL/.well-known/openid-configuration" "$GUNICORN_PID" ||
@@ -96,7 +99,7 @@ wait_ready "$IDP_URL/.well-known/openid-configuration" "$GUNICORN_PID" ||
 {
   echo "# idp vs node oidc-provider $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo
-  echo "- command: \`make bench\` (BENCH_RUNS=$RUNS BENCH_DURATION=$DURATION BENCH_CONNECTIONS=$CONNECTIONS BENCH_WRK_THREADS=$WRK_THREADS BENCH_IDP_SERVER=$IDP_SERVER BENCH_IDP_WORKERS=${BENCH_IDP_WORKERS:-} BENCH_PEER_ALG=$PEER_ALG)"
+  echo "- command: \`make bench\` (BENCH_RUNS=$RUNS BENCH_DURATION=$DURATION BENCH_CONNECTIONS=$CONNECTIONS BENCH_WRK_THREADS=$WRK_THREADS BENCH_IDP_SERVER=$IDP_SERVER BENCH_IDP_WORKERS=${BENCH_IDP_WORKERS:-} BENCH_IDP_THREADS=${BENCH_IDP_THREADS:-} BENCH_PEER_ALG=$PEER_ALG)"
   echo "- idp: \`${SERVE[*]##*/}\` ($("$VENV/python" -c 'import granian; print("granian", granian.__version__)')), workers $(pgrep -c -P "$GUNICORN_PID"), token rate limit $IDP_RATE_LIMIT_TOKEN"
   echo "- peer: oidc-provider $(node -p 'require("./bench/peer/node_modules/oidc-provider/package.json").version' 2>/dev/null || echo '?'), node $(node --version), one process, $PEER_ALG"
   echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -104,6 +107,23 @@ wait_ready "$IDP_URL/.well-known/openid-configuration" "$GUNICORN_PID" ||
 } >"$RESULTS/meta.md"
 
 declare -A CURSOR=([peer]=0 [idp]=0)
+
+# CPU ticks (user + system, every thread) used so far by the given PIDs.
+cpu_ticks() {
+  local pid total=0 fields
+  for pid in "$@"; do
+    fields=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+    fields=${fields##*) } # after "pid (comm) "
+    read -r -a fields <<<"$fields"
+    total=$((total + fields[11] + fields[12]))
+  done
+  echo "$total"
+}
+
+# Busy and total jiffies of the whole machine.
+machine_ticks() {
+  awk 'NR == 1 {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat
+}
 
 # One wrk run: $1 target (peer|idp), $2 endpoint, $3 run number.
 measure() {
@@ -132,12 +152,34 @@ measure() {
   cmd+=("$base$path" "${args[@]}")
   local env_file=$WORK/bench.env
   [[ $target == idp ]] || env_file=$WORK/peer/bench.env
+  # CPU per request of the server under test, Postgres, Redis (whole servers: shared with
+  # anything else using them) and the machine: steadier than req/s on a shared machine.
+  local server_pids postgres_pids redis_pids before after busy0 total0 busy1 total1
+  server_pids=$PEER_PID
+  [[ $target == peer ]] || server_pids="$GUNICORN_PID $(pgrep -P "$GUNICORN_PID" | tr '\n' ' ' || true)"
+  postgres_pids=$(pgrep -x postgres | tr '\n' ' ' || true)
+  redis_pids=$(pgrep -x redis-server | tr '\n' ' ' || true)
+  # shellcheck disable=SC2086 # lists of PIDs
+  before="$(cpu_ticks $server_pids) $(cpu_ticks $postgres_pids) $(cpu_ticks $redis_pids)"
+  read -r busy0 total0 < <(machine_ticks)
   (
     set -a
     # shellcheck source=/dev/null
     source "$env_file"
     bounded $((DURATION + 30)) "${cmd[@]}"
   ) >"$out"
+  read -r busy1 total1 < <(machine_ticks)
+  # shellcheck disable=SC2086
+  after="$(cpu_ticks $server_pids) $(cpu_ticks $postgres_pids) $(cpu_ticks $redis_pids)"
+  local tick_us=$((1000000 / $(getconf CLK_TCK))) b a
+  read -r -a b <<<"$before"
+  read -r -a a <<<"$after"
+  {
+    echo "bench: cpu_us_server=$(((a[0] - b[0]) * tick_us))"
+    echo "bench: cpu_us_postgres=$(((a[1] - b[1]) * tick_us))"
+    echo "bench: cpu_us_redis=$(((a[2] - b[2]) * tick_us))"
+    echo "bench: machine_busy_pct=$((100 * (busy1 - busy0) / (total1 - total0 > 0 ? total1 - total0 : 1)))"
+  } >>"$out"
   if [[ $endpoint == refresh_token ]]; then
     local used_max
     used_max=$(sed -n 's/^bench: used_max=//p' "$out")

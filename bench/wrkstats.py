@@ -276,9 +276,60 @@ def compare(results_dir: Path) -> str:
             f" | {ratio:.2f}× (≥ {goal:g}×, {met}) | {p99_ratio:.2f}×{p99_met}"
             f" | {peer.errors} / {idp.errors} |"
         )
-    runs_count = len(list((results_dir / "raw" / "idp").glob("discovery.*.txt")))
+    runs_count = max(
+        (len(list((results_dir / "raw" / "idp").glob(f"{e}.*.txt"))) for e in PEER_GOALS),
+        default=0,
+    )
     lines += ["", f"Medians of {runs_count} runs; spread = lowest–highest run."]
+    lines += _compare_cpu(results_dir)
     return "\n".join(lines)
+
+
+def _cpu_per_request(result: WrkResult, part: str) -> float | None:
+    """CPU ms per request of one part (server, postgres, redis), from compare.sh's lines."""
+    value = result.counters.get(f"cpu_us_{part}")
+    return None if value is None else value / 1000 / max(result.requests, 1)
+
+
+def _compare_cpu(results_dir: Path) -> list[str]:
+    """CPU per request of each server and of Postgres and Redis (medians of the runs):
+    steadier than req/s when the machine is shared, and what a ratio is made of."""
+    lines = [
+        "",
+        "CPU per request (ms, medians of the runs; Postgres and Redis are whole servers,"
+        " shared with anything else using them; busy = the whole machine during the runs):",
+        "",
+        "| endpoint | peer (node) | idp (workers) | idp Postgres | idp Redis"
+        " | server CPU ratio idp/peer | machine busy peer / idp |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    found = False
+    for endpoint, (label, _) in PEER_GOALS.items():
+        runs = {}
+        for target in ("peer", "idp"):
+            paths = sorted((results_dir / "raw" / target).glob(f"{endpoint}.*.txt"))
+            runs[target] = [parse(path.read_text()) for path in paths if path.stat().st_size]
+        cells = {}
+        for target in ("peer", "idp"):
+            for part in ("server", "postgres", "redis"):
+                values = [v for r in runs[target] if (v := _cpu_per_request(r, part)) is not None]
+                cells[target, part] = statistics.median(values) if values else None
+            busy = [
+                r.counters["machine_busy_pct"]
+                for r in runs[target]
+                if "machine_busy_pct" in r.counters
+            ]
+            cells[target, "busy"] = statistics.median(busy) if busy else None
+        if cells["peer", "server"] is None or cells["idp", "server"] is None:
+            continue
+        found = True
+        ratio = cells["idp", "server"] / cells["peer", "server"] if cells["peer", "server"] else 0
+        lines.append(
+            f"| {label} | {cells['peer', 'server']:.3f} | {cells['idp', 'server']:.3f}"
+            f" | {cells['idp', 'postgres'] or 0:.3f} | {cells['idp', 'redis'] or 0:.3f}"
+            f" | {ratio:.2f}× | {cells['peer', 'busy']:.0f}% / {cells['idp', 'busy']:.0f}% |"
+        )
+    return lines if found else []
 
 
 def main(argv: list[str]) -> int:

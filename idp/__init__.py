@@ -24,6 +24,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     from .oauth.upstream import init_upstream
     from .pool import ping_idle_connections
     from .services import audit_queue, client_cache, outbound
+    from .state_cookie import StateCookieSessionInterface
     from .store import create_store
     from .views import (
         account,
@@ -48,6 +49,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     if settings.log_json and not settings.testing:
         observability.configure_logging(settings.log_level)
     app = Flask(__name__, template_folder=str(PACKAGE_DIR / "templates"))
+    app.session_interface = StateCookieSessionInterface()
     app.config.update(
         IDP=settings,
         SECRET_KEY=settings.secret_key,

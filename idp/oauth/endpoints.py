@@ -59,7 +59,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
     def introspect_token(self, token) -> dict:
         issuer = current_app.config["IDP"].issuer
         if isinstance(token, AccessToken):
-            user = users.get_user_by_subject(token["sub"])
+            user = token.subject_user()
             if user is not None and user.disabled:
                 return {"active": False}
             payload = {

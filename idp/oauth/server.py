@@ -57,6 +57,8 @@ class IssuerRequest(OAuth2Request):
 
 class IdpAuthorizationServer(AuthorizationServer):
     def create_oauth2_request(self, request):
+        if isinstance(request, OAuth2Request):
+            return request  # built once per request (create_token_response below)
         params = request if isinstance(request, Mapping) else None
         return IssuerRequest(current_app.config["IDP"].issuer, params)
 
@@ -67,7 +69,7 @@ class IdpAuthorizationServer(AuthorizationServer):
         if not oauth_request.payload.grant_type:
             missing = InvalidRequestError(description="The 'grant_type' parameter is missing.")
             return self.handle_error_response(oauth_request, missing)
-        return super().create_token_response(request)
+        return super().create_token_response(oauth_request)
 
     def validate_requested_scope(self, scope):
         # Scopes are checked per client (Client.get_allowed_scope), which is stricter.

@@ -26,14 +26,15 @@ class AccessToken(JWTAccessTokenClaims):
     def get_client(self):
         return client_cache.cached_client(self.get("client_id"))
 
-    def _subject(self):
-        """The user `sub` names, read once per request (is_revoked and get_user both ask)."""
+    def subject_user(self):
+        """The user `sub` names, read once per request (is_revoked and get_user both ask);
+        a read-only copy (users.read_user_by_subject)."""
         if "_subject_user" not in self.__dict__:
-            self.__dict__["_subject_user"] = users.get_user_by_subject(self.get("sub"))
+            self.__dict__["_subject_user"] = users.read_user_by_subject(self.get("sub"))
         return self.__dict__["_subject_user"]
 
     def get_user(self):
-        user = self._subject()
+        user = self.subject_user()
         if user is None or user.disabled:
             raise InvalidTokenError(description="The user of this token cannot be served.")
         return user
@@ -56,7 +57,7 @@ class AccessToken(JWTAccessTokenClaims):
         everywhere). Raises StoreUnavailable when that cannot be known (fail closed)."""
         if blocklist.is_blocked(self["jti"]):
             return True
-        user = self._subject()
+        user = self.subject_user()
         cutoff = user.tokens_valid_after if user is not None else None
         # iat has one-second resolution: compare whole seconds.
         return cutoff is not None and int(self.get("iat", 0)) < int(cutoff.timestamp())

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import uuid
 
+import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -101,9 +103,42 @@ __all__ = ["BUILT_IN_ROLES", "AccountError", "authenticate", "create_user", "fin
 
 def get_user_by_subject(sub: str | None) -> User | None:
     """Return the user a token's `sub` names, or None for a malformed or unknown one."""
-    import uuid
-
     try:
         return db.session.get(User, uuid.UUID(str(sub)))
     except ValueError:
         return None
+
+
+# Built once: a constant statement is compiled and cache-keyed once, not per request.
+_USER_BY_ID = sa.select(User.__table__).where(User.__table__.c.id == sa.bindparam("id"))
+
+
+def read_user_by_subject(sub: str | None) -> sa.Row | None:
+    """The columns of the user `sub` names, read-only (None for a malformed or unknown
+    `sub`), for requests that only look at the user: /userinfo, introspection, the admin
+    API's token check. A row with User's column attributes (`disabled`, `roles`...), not an
+    ORM object: loading one through a session cost a quarter of a /userinfo request's CPU.
+
+    On PostgreSQL it is read outside the request's transaction, on a pooled connection put in
+    the driver's autocommit mode for the one statement: one round trip instead of three
+    (psycopg2's BEGIN, the SELECT, and the ROLLBACK when the request ends), which were most
+    of a /userinfo request's time under load. It reads committed data, as the request's
+    transaction would have. (SQLAlchemy's AUTOCOMMIT isolation level would cost a fourth
+    round trip, a SET when the connection goes back to the pool.) To change the user, use
+    get_user_by_subject.
+    """
+    try:
+        user_id = uuid.UUID(str(sub))
+    except ValueError:
+        return None
+    if db.engine.dialect.name != "postgresql":
+        # In-process database: no round trips to save, and the request's session sees
+        # what it has not committed yet.
+        return db.session.execute(_USER_BY_ID, {"id": user_id}).first()
+    with db.engine.connect() as connection:
+        driver_connection = connection.connection.dbapi_connection
+        driver_connection.autocommit = True  # psycopg2: a flag, nothing is sent
+        try:
+            return connection.execute(_USER_BY_ID, {"id": user_id}).first()
+        finally:
+            driver_connection.autocommit = False
