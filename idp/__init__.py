@@ -42,6 +42,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         operations,
         ratelimits,
         security,
+        userinfo_edge,
     )
 
     settings = config if isinstance(config, Config) else load_config(config)
@@ -101,6 +102,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
             app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops
         )
     discovery.init_app(app)
+    userinfo_edge.init_app(app)
     errors.init_app(app)
     ratelimits.init_app(app)
     observability.init_app(app)
