@@ -25,7 +25,8 @@ def _without_edge(app) -> Client:
     return Client(layer.wsgi_app)
 
 
-def _count_view_calls(app) -> list:
+def _count_view_calls(app, monkeypatch) -> list:
+    """Count the Flask view's calls for this test (the app is shared between tests)."""
     calls = []
     view = app.view_functions["oauth.userinfo"]
 
@@ -33,7 +34,7 @@ def _count_view_calls(app) -> list:
         calls.append(1)
         return view(*args, **kwargs)
 
-    app.view_functions["oauth.userinfo"] = counted
+    monkeypatch.setitem(app.view_functions, "oauth.userinfo", counted)
     return calls
 
 
@@ -44,11 +45,11 @@ def _assert_same(edge, app_answer) -> None:
 
 
 def test_a_good_token_is_answered_ahead_of_flask_with_the_apps_answer(
-    app, browser, client, confidential_client, user, caplog
+    app, browser, client, confidential_client, user, caplog, monkeypatch
 ):
     tokens = login_tokens(browser, client, confidential_client)
     headers = {"Authorization": f"Bearer {tokens['access_token']}", "X-Request-ID": REQUEST_ID}
-    calls = _count_view_calls(app)
+    calls = _count_view_calls(app, monkeypatch)
 
     with caplog.at_level(logging.INFO, logger="idp.access"):
         caplog.clear()  # the sign-in's lines
