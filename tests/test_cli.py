@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 
 import pytest
 from click.testing import CliRunner
@@ -184,3 +185,17 @@ def test_db_purge_deletes_only_what_expired_long_ago(idp, app, browser, user):
     assert result["browser_sessions"] == 1
     with app.app_context():
         assert db.session.execute(db.select(db.func.count(BrowserSession.id))).scalar_one() == 1
+
+
+def test_a_client_id_never_reads_as_an_option(idp, monkeypatch):
+    """A generated client id that began with "-" could not be named on the command line."""
+    ids = iter(["-Leading-dash", "aSafeClientId"])
+    real_token = secrets.token_urlsafe
+    monkeypatch.setattr(
+        secrets, "token_urlsafe", lambda n=None: next(ids) if n == 18 else real_token(n)
+    )
+    result = idp("clients", "create", "--name", "Dash", "--redirect-uri", "https://dash.example/cb")
+    assert result.exit_code == 0, result.output
+    client_id = json.loads(result.stdout)["client_id"]
+    assert not client_id.startswith("-")
+    assert idp("clients", "delete", client_id).exit_code == 0

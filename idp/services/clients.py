@@ -80,12 +80,19 @@ def _registration_token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _new_client_id() -> str:
+    """A random client id that never starts with "-", which a command line reads as an option."""
+    while (client_id := secrets.token_urlsafe(18)).startswith("-"):
+        pass
+    return client_id
+
+
 def _new_client(data: Mapping[str, Any]) -> tuple[Client, str | None]:
     """A new client in the session (not committed) and its secret."""
     metadata = validate_client(data, rules())
     secret = secrets.token_urlsafe(32) if metadata.has_secret else None
     client = Client(
-        client_id=secrets.token_urlsafe(18),
+        client_id=_new_client_id(),
         client_secret=hash_client_secret(secret) if secret else None,
         client_id_issued_at=int(time.time()),
         first_party=metadata.first_party,
