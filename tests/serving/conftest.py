@@ -60,6 +60,10 @@ class Server:
         """SIGTERM to the server (the master), wait for it, return its exit status."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
+        return self.wait_exit(timeout)
+
+    def wait_exit(self, timeout: float = 40) -> int:
+        """Wait for a server already told to stop; a second SIGTERM mid-drain would kill it."""
         try:
             _, self.errors = self.process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
