@@ -23,7 +23,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     from .oauth.server import init_oauth
     from .oauth.upstream import init_upstream
     from .pool import ping_idle_connections
-    from .services import audit_queue, client_cache, outbound
+    from .services import client_cache, outbound, outbox
     from .state_cookie import StateCookieSessionInterface
     from .store import create_store
     from .views import (
@@ -76,7 +76,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.extensions["idp.keys"] = KeyRing(settings.keys_dir)
     client_cache.init_app(app)
     outbound.init_app(app)
-    audit_queue.init_app(app)
+    outbox.init_app(app)
     preflight.check_signing_key(settings, app.extensions["idp.keys"].algorithms)
     init_oauth(app)
     init_upstream(app)

@@ -91,6 +91,44 @@ def db_purge() -> None:
     click.echo(json.dumps(purge()))
 
 
+@main.command()
+@click.option("--once", is_flag=True, help="Drain what is due now, print the counts, exit.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.05, 60),
+    default=1.0,
+    show_default=True,
+    help="Seconds between drains when the outbox is idle.",
+)
+@with_app
+def worker(once: bool, interval: float) -> None:
+    """Drain the outbox table: audit rows, mail, back-channel logouts, account jobs.
+
+    Optional: web workers drain it after their responses too. Run one or more (they never
+    take the same row) to deliver on time without traffic, or with IDP_OUTBOX_DRAIN=worker
+    to keep SMTP and back-channel calls off the web workers. SIGTERM stops after the
+    current batch.
+    """
+    import signal
+    import time
+
+    from .services import outbox
+
+    if once:
+        click.echo(json.dumps(outbox.drain()))
+        return
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    click.echo(f"idp worker: draining the outbox every {interval:g} s", err=True)
+    while not stopping:
+        counts = outbox.drain()
+        if not any(counts.values()):
+            deadline = time.monotonic() + interval
+            while not stopping and time.monotonic() < deadline:
+                time.sleep(min(0.1, interval))
+
+
 @main.group()
 def keys() -> None:
     """Signing keys."""

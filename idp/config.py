@@ -162,6 +162,9 @@ class Config:
     client_assertion_max_lifetime: int = 300  # seconds a private_key_jwt assertion may live
     client_cache_seconds: int = 5  # how long a worker reuses a client row; 0: read every time
     audit_batch_seconds: int = 1  # routine audit rows are written in batches; 0: at once
+    # Who drains the outbox table: "web" (each web worker after its responses, and any
+    # `idp worker`) or "worker" (only `idp worker` processes).
+    outbox_drain: str = "web"
     db_pool_size: int = 5  # connections kept per worker process
     db_max_overflow: int = 10  # extra connections a worker may open under load
     proxy_hops: int = 0  # trusted reverse proxies in front: X-Forwarded-For/-Proto from them
@@ -285,6 +288,8 @@ def validate(config: Config) -> None:
     for name in _FLOAT_FIELDS:
         if not 0 < getattr(config, name) <= 60:
             raise ConfigError(f"IDP_{name.upper()} must be between 0 and 60 seconds")
+    if config.outbox_drain not in ("web", "worker"):
+        raise ConfigError(f"IDP_OUTBOX_DRAIN must be web or worker, got {config.outbox_drain!r}")
     if not config.issuer.startswith(("http://", "https://")):
         raise ConfigError(f"IDP_ISSUER must be an http(s) URL, got {config.issuer!r}")
     if config.production:

@@ -28,7 +28,7 @@ from idp.oauth.keys import generate_key
 from idp.services import clients, users
 
 from . import isolation
-from .helpers import Browser
+from .helpers import Browser, ClosingClient
 
 REQUIRE_SERVICES = os.environ.get("IDP_REQUIRE_SERVICES") == "1"
 TEST_ISSUER = "http://127.0.0.1:5000"
@@ -194,6 +194,7 @@ def make_app(world):
 
     def factory(**overrides):
         app = create_app({**world.settings, **overrides})
+        app.test_client_class = ClosingClient  # work after the response runs, as in a server
         world.built.append(app)
         return app
 
@@ -204,6 +205,7 @@ def make_app(world):
 def shared_app(settings, migrated):
     """The run's app with the default test settings, built once (see tests/isolation.py)."""
     app = create_app(settings)
+    app.test_client_class = ClosingClient
     yield app
     isolation.stop_background_writers(app)
     isolation.discard_app(app)
@@ -281,7 +283,7 @@ class Mailbox:
         return "250 OK"
 
     def wait_for(self, count: int = 1, timeout: float = 10.0):
-        """Wait until `count` messages arrived (delivery runs in a background thread)."""
+        """Wait until `count` messages arrived (aiosmtpd takes them in its own thread)."""
         import time
 
         deadline = time.monotonic() + timeout
@@ -313,9 +315,6 @@ def mailbox():
     controller.start()
     box.port = port
     yield box
-    from idp.services.accounts import wait_for_mail
-
-    wait_for_mail()
     controller.stop()
 
 

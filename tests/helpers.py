@@ -10,12 +10,32 @@ from dataclasses import dataclass, field
 from html import unescape
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from flask.testing import FlaskClient
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
 CSRF_PATTERN = re.compile(r'name="csrf_token" value="([^"]+)"')
 IX_PATTERN = re.compile(r'name="ix" value="([^"]+)"')
 HIDDEN_PATTERN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
+
+
+class ClosingClient(FlaskClient):
+    """A test client that closes each response once read, as a WSGI server does after
+    sending it: what idp does after a response (draining the outbox: mail, back-channel
+    logouts, account jobs) has run when the call returns. Pass buffered=False to time a
+    response alone, then close() it."""
+
+    def open(self, *args, buffered: bool = True, **kwargs):
+        return super().open(*args, buffered=buffered, **kwargs)
+
+
+def deliver_outbox(app, timeout: float = 15.0) -> None:
+    """Drain the app's outbox until nothing is queued, retries included (they wait for
+    their backoff), as a web worker or `idp worker` would over time."""
+    from idp.services import outbox
+
+    with app.app_context():
+        outbox.wait_until_delivered(timeout)
 
 
 def csrf_token(html: str) -> str:

@@ -54,22 +54,19 @@ def delete_redis_keys(redis_url: str, prefix: str) -> None:
 
 
 def stop_background_writers(app: Flask) -> None:
-    """Write what the app's audit queue holds and stop its thread, before rows are deleted:
-    a later flush would leak rows into the next test. Anything else an app runs in the
-    background (a drain, a sender) belongs here too, and its restart in reset_shared_app."""
-    queue = app.extensions.get("idp.audit_queue")
-    if queue is not None:
-        queue.close()
+    """Stop the app's outbox drainer from draining at exit: its rows are deleted with the
+    rest, and a drain at the end of the run would find another test's rows. Anything else an
+    app runs in the background belongs here too, and its restart in reset_shared_app."""
+    drainer = app.extensions.get("idp.outbox")
+    if drainer is not None:
+        drainer.close(flush=False)
 
 
 def reset_shared_app(app: Flask) -> None:
     """Put the run's shared app back as a new app would start (after its rows are gone)."""
-    from idp.services import client_cache
+    from idp.services import client_cache, outbox
 
-    if "idp.audit_queue" in app.extensions:
-        from idp.services import audit_queue
-
-        audit_queue.init_app(app)  # a fresh queue; its thread starts with the first row
+    outbox.reset(app)  # a fresh drainer: the next test's first response drains, as in a new app
     client_cache.init_app(app)
     settings = app.config["IDP"]
     if not settings.redis_url:  # Redis keys are deleted by prefix, for every app at once

@@ -7,6 +7,7 @@ from .browser_session import BrowserSession
 from .client import Client, hash_client_secret
 from .consent import Consent
 from .federated_identity import FederatedIdentity
+from .outbox import OutboxMessage
 from .revocation import RevokedAccessToken
 from .role import Role
 from .token import RefreshToken
@@ -21,6 +22,7 @@ __all__ = [
     "Client",
     "Consent",
     "FederatedIdentity",
+    "OutboxMessage",
     "RecoveryCode",
     "RefreshToken",
     "RevokedAccessToken",

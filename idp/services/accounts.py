@@ -2,25 +2,23 @@
 
 Registration, resend and reset answer the same whether or not the email is known: the
 views say "if an account exists, we sent a link", the same argon2 work is done either way,
-and mail goes out from a background thread so its delivery time does not show.
+and what differs (the lookup, a new row, the mail) is an account job in the outbox table,
+run after the response (services/outbox.py), so its time does not show.
 """
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
 
 from flask import current_app
 
 from ..extensions import db
 from ..models import BrowserSession, User
 from ..models.base import utcnow
-from . import account_tokens, audit, mail, revocation, signin, users
+from . import account_tokens, audit, mail, outbox, revocation, signin, users
 from .passwords import check_password
 
 log = logging.getLogger("idp.security")
-_mailer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="idp-mail")
-_pending: list[Future] = []
 
 
 def _link(path: str, token: str) -> str:
@@ -28,38 +26,21 @@ def _link(path: str, token: str) -> str:
 
 
 def deliver_later(to: str, subject: str, template: str, **context) -> None:
-    """Render and send in the background; failures are logged, never shown to the user."""
-    run_later(_deliver, to, subject, template, **context)
+    """Stage a mail in the current transaction (the caller commits); failures are retried
+    and logged, never shown to the user."""
+    mail.send_later(to, subject, template, **context)
 
 
-def _deliver(to: str, subject: str, template: str, **context) -> None:
-    try:
-        mail.send_mail(to, subject, template, **context)
-    except Exception:  # noqa: BLE001 - a mail outage must not break sign-up
-        log.exception("mail delivery failed", extra={"template": template})
+def run_later(job, *args) -> None:
+    """Run `job` after the response, from the outbox: work that only happens for a known
+    email must not show in the response time (no enumeration by timing). Commits."""
+    assert _JOBS.get(job.__name__) is job, f"{job.__name__} is not an account job"
+    outbox.enqueue("account_job", {"job": job.__name__, "args": list(args)})
+    db.session.commit()
 
 
-def run_later(job, *args, **kwargs) -> None:
-    """Run `job` after the response, in the app's context: work that only happens for a
-    known email must not show in the response time (no enumeration by timing)."""
-    app = current_app._get_current_object()
-
-    def run() -> None:
-        with app.app_context():
-            try:
-                job(*args, **kwargs)
-            except Exception:  # noqa: BLE001 - logged; the user already has the answer
-                db.session.rollback()
-                log.exception("background account job failed", extra={"job": job.__name__})
-
-    _pending.append(_mailer.submit(run))
-    _pending[:] = [f for f in _pending if not f.done()]
-
-
-def wait_for_mail(timeout: float = 10.0) -> None:
-    """Block until queued mail is handed over (tests, graceful shutdown)."""
-    for future in list(_pending):
-        future.result(timeout=timeout)
+def _run_job(payload: dict, _attempt: int) -> None:
+    _JOBS[payload["job"]](*payload["args"])
 
 
 def register(email: str, password: str, name: str) -> None:
@@ -80,7 +61,7 @@ def register(email: str, password: str, name: str) -> None:
 def _finish_registration(email: str, password_hash: str, name: str) -> None:
     existing = users.find_by_email(email)
     if existing is not None:
-        _deliver(
+        deliver_later(
             existing.email,
             "Someone tried to register with your email",
             "account_exists",
@@ -91,20 +72,20 @@ def _finish_registration(email: str, password_hash: str, name: str) -> None:
     user = users.create_user(
         email, None, name=name, email_verified=False, password_hash=password_hash
     )
-    send_verification(user, now=True)
+    send_verification(user)
 
 
-def send_verification(user: User, now: bool = False) -> None:
-    """Mail a verification link (from a background job when `now`: already off the request)."""
+def send_verification(user: User) -> None:
+    """Mail a verification link: the link and the mail commit together."""
     token = account_tokens.issue(user, account_tokens.VERIFY_EMAIL)
-    db.session.commit()
-    (_deliver if now else deliver_later)(
+    deliver_later(
         user.email,
         "Confirm your email address",
         "verify_email",
         name=user.name,
         link=_link("/verify-email", token),
     )
+    db.session.commit()
 
 
 def resend_verification(email: str) -> None:
@@ -116,7 +97,7 @@ def resend_verification(email: str) -> None:
 def _resend_verification(email: str) -> None:
     user = users.find_by_email(email)
     if user is not None and not user.email_verified and not user.disabled:
-        send_verification(user, now=True)
+        send_verification(user)
 
 
 def verify_email(token: str) -> User | None:
@@ -143,14 +124,14 @@ def _send_reset_link(email: str) -> None:
         return
     token = account_tokens.issue(user, account_tokens.RESET_PASSWORD)
     audit.record("password_reset_requested", user_id=user.id)
-    db.session.commit()
-    _deliver(
+    deliver_later(
         user.email,
         "Reset your password",
         "password_reset",
         name=user.name,
         link=_link("/password/reset", token),
     )
+    db.session.commit()
 
 
 def reset_password(token: str, new_password: str) -> User | None:
@@ -171,8 +152,8 @@ def reset_password(token: str, new_password: str) -> User | None:
     user.password_hash = users.password_hasher.hash(new_password)
     sign_out_everywhere(user)
     audit.record("password_reset", user_id=user.id)
-    db.session.commit()
     deliver_later(user.email, "Your password was changed", "password_changed", name=user.name)
+    db.session.commit()
     return user
 
 
@@ -190,8 +171,8 @@ def change_password(
     user.password_hash = users.password_hasher.hash(new_password)
     sign_out_everywhere(user, keep=keep, reason="password_changed")
     audit.record("password_changed", user_id=user.id)
-    db.session.commit()
     deliver_later(user.email, "Your password was changed", "password_changed", name=user.name)
+    db.session.commit()
 
 
 def sign_out_everywhere(
@@ -206,3 +187,14 @@ def sign_out_everywhere(
     revocation.revoke_grants(user_id=user.id)
     signin.stage_end_sessions(user.id, keep=keep, reason=reason)
     account_tokens.revoke_outstanding(user, account_tokens.RESET_PASSWORD)
+
+
+# Only these run from the outbox (by name: a row never names arbitrary code).
+_JOBS = {
+    job.__name__: job for job in (_finish_registration, _resend_verification, _send_reset_link)
+}
+# A database hiccup: a few attempts over about five minutes.
+outbox.register(
+    "account_job",
+    outbox.Kind(deliver=_run_job, delays=(1, 10, 60, 300), sealed=True, transactional=True),
+)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..extensions import db
 from ..models import AuditEvent, User
 from ..models.base import utcnow
-from . import accounts, audit, revocation, roles, signin, users
+from . import accounts, audit, outbox, revocation, roles, signin, users
 
 
 def list_users(page: int = 1, per_page: int = 50, email: str | None = None):
@@ -104,11 +104,6 @@ def force_password_reset(user: User, actor: str | None = None) -> None:
 
 def delete_user(user: User, actor: str | None = None) -> None:
     """Erase the user's personal data; audit records stay, pseudonymous (id only)."""
-    # Queued rows of this process first, so they are erased too; rows other workers still
-    # hold (at most IDP_AUDIT_BATCH_SECONDS old) are erased by `idp db purge`. First of all:
-    # the queue writes on its own connection, and once this transaction has written, SQLite
-    # would make that connection wait for the lock ("database is locked").
-    audit.flush_queued()
     # One transaction: the user's grants (families first, as in sign_out_everywhere), the
     # sessions, the erasure and its audit row.
     revocation.revoke_grants(user_id=user.id)
@@ -119,6 +114,9 @@ def delete_user(user: User, actor: str | None = None) -> None:
         .values(ip="", user_agent="")
         .execution_options(synchronize_session=False)
     )
+    # Their rows still in the outbox too; a row staged after this commits (a rotation in
+    # flight elsewhere) is caught by `idp db purge`.
+    outbox.blank_user_rows(user.id)
     audit.record("user_deleted", user_id=user.id, actor=actor, at=utcnow().isoformat())
     db.session.delete(user)
     db.session.commit()

@@ -12,6 +12,7 @@ from ..extensions import db
 from ..models import AuditEvent
 from ..models.base import utcnow
 from ..observability import count_event
+from . import outbox
 from .on_commit import on_commit
 
 log = logging.getLogger("idp.security")
@@ -76,9 +77,9 @@ def record(
     """Stage an audit event in the current transaction; the use case commits it.
 
     `batched` is for routine, high-volume events (client_credentials tokens, refresh
-    rotations): once the transaction commits, the row goes to the process's audit queue,
-    written within IDP_AUDIT_BATCH_SECONDS, instead of costing the request a write of its
-    own.
+    rotations): the row goes to the outbox table, in the same transaction, and a drain moves
+    such rows into audit_events in multi-row INSERTs about every IDP_AUDIT_BATCH_SECONDS
+    (0 writes it into audit_events at once). Either way it commits with the change.
     """
     assert event_type in EVENT_TYPES, f"unregistered audit event {event_type!r}"
     ip = user_agent = ""
@@ -94,18 +95,15 @@ def record(
         "user_agent": user_agent,
         "details": details,
     }
-    queue = current_app.extensions.get("idp.audit_queue") if batched else None
-    if queue is None:
-        db.session.execute(_INSERT, row)
-        _announce(row)
+    if batched and current_app.config["IDP"].audit_batch_seconds > 0:
+        queued = {**row, "occurred_at": row["occurred_at"].isoformat()}
+        queued["user_id"] = str(user_id) if user_id is not None else None
+        outbox.enqueue(outbox.AUDIT, queued, user_id=user_id)
+        # Logged and counted once committed: a failed commit recorded nothing.
+        on_commit(lambda: _announce(row))
         return
-
-    def enqueue() -> None:
-        # Only once the change it records was committed: a failed commit leaves no row.
-        queue.add(row)
-        _announce(row)
-
-    on_commit(enqueue)
+    db.session.execute(_INSERT, row)
+    _announce(row)
 
 
 def _announce(row: dict[str, Any]) -> None:
@@ -118,10 +116,8 @@ def _announce(row: dict[str, Any]) -> None:
 
 
 def flush_queued() -> None:
-    """Write this process's queued rows, so a read that follows sees them."""
-    queue = current_app.extensions.get("idp.audit_queue")
-    if queue is not None:
-        queue.flush()
+    """Move rows still in the outbox into audit_events, so a read that follows sees them."""
+    outbox.drain(audit=True, deliveries=False)
 
 
 def query(

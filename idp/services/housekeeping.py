@@ -1,7 +1,8 @@
 """Deleting rows nothing can use any more: expired codes, dead refresh tokens, ended
 sessions, used or expired links. The audit log is kept (operators decide its retention),
 but rows of users who were deleted lose their IP and user agent, as deletion does: this
-catches rows another worker's audit queue wrote after the deletion."""
+catches rows a request in flight staged in the outbox after the deletion (in audit_events
+or still in the outbox)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from ..models import (
     AuditEvent,
     AuthorizationCode,
     BrowserSession,
+    OutboxMessage,
     RefreshToken,
     RevokedAccessToken,
     User,
 )
 from ..models.base import utcnow
+from . import outbox
 
 GRACE = timedelta(days=1)  # keep a day for replay detection and investigation
 
@@ -60,5 +63,17 @@ def purge() -> dict[str, int]:
             .execution_options(synchronize_session=False)
         ).rowcount,
     }
+    deleted["audit_events_pseudonymised"] += sum(
+        outbox.blank_user_rows(user_id)
+        for user_id in db.session.execute(
+            db.select(OutboxMessage.user_id)
+            .where(
+                OutboxMessage.kind == outbox.AUDIT,
+                OutboxMessage.user_id.is_not(None),
+                ~OutboxMessage.user_id.in_(db.select(User.id)),
+            )
+            .distinct()
+        ).scalars()
+    )
     db.session.commit()
     return deleted

@@ -33,6 +33,7 @@ from .. import clock
 from ..config import PROJECT_ROOT, Config
 from ..errors import MailError
 from ..setting_parsers import SmtpSettings, parse_smtp_url
+from . import outbox
 
 log = logging.getLogger("idp.mail")
 
@@ -66,6 +67,27 @@ def send_mail(to: str, subject: str, template: str, **context) -> None:
         _send_smtp(message, parse_smtp_url(config.smtp_url))
     else:
         _write_outbox(message, config)
+
+
+def send_later(to: str, subject: str, template: str, **context: str) -> None:
+    """Stage a message in the current transaction's outbox; sent once the use case commits,
+    retried with backoff (SMTP down) across restarts. The caller commits."""
+    if not TEMPLATE_NAME.match(template):
+        raise ValueError(f"invalid email template name {template!r}")
+    outbox.enqueue("mail", {"to": to, "subject": subject, "template": template, "context": context})
+
+
+def _deliver_queued(payload: dict, _attempt: int) -> None:
+    try:
+        send_mail(payload["to"], payload["subject"], payload["template"], **payload["context"])
+    except MailError as exc:
+        raise outbox.RetryLater(str(exc)) from None
+
+
+# An SMTP server that is down for a while: attempts over about an hour and a half.
+outbox.register(
+    "mail", outbox.Kind(deliver=_deliver_queued, delays=(10, 60, 300, 1800, 3600), sealed=True)
+)
 
 
 def _send_smtp(message: EmailMessage, settings: SmtpSettings) -> None:

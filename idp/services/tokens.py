@@ -256,8 +256,9 @@ def finish_code_exchange(code: AuthorizationCode, token: dict, grant_type: str) 
 
 
 def finish_rotation(presented: RefreshToken, client_id: str, scope: str | None) -> None:
-    """Commit a refresh: the claimed token, its successor, the (queued) audit row."""
-    # Routine and frequent: queued (see services.audit_queue); reuse stays synchronous.
+    """Commit a refresh: the claimed token, its successor, the (outbox) audit row."""
+    # Routine and frequent: batched through the outbox table (services.outbox), in this
+    # transaction; reuse is written to audit_events directly.
     audit.record(
         "refresh_rotated",
         user_id=presented.user_id,
@@ -270,8 +271,8 @@ def finish_rotation(presented: RefreshToken, client_id: str, scope: str | None) 
 
 
 def finish_client_credentials(client_id: str, grant_type: str, scope: str) -> None:
-    """Commit a client_credentials grant: nothing but its audit row, which is queued (the
-    commit then sends nothing; with IDP_AUDIT_BATCH_SECONDS=0 it writes the row)."""
+    """Commit a client_credentials grant: nothing but its audit row, a lean outbox row
+    committed before the token is sent (IDP_AUDIT_BATCH_SECONDS=0: into audit_events)."""
     audit.record(
         "tokens_issued", client_id=client_id, batched=True, grant_type=grant_type, scope=scope
     )

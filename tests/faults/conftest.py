@@ -29,6 +29,7 @@ from idp.extensions import db
 from idp.services import clients, users
 
 from ..conftest import REDIRECT_URI, USER_EMAIL, USER_PASSWORD
+from ..helpers import ClosingClient
 
 START_TIMEOUT_SECONDS = 20
 # In CI (and whenever services are required) missing binaries fail the run; a newcomer's
@@ -222,6 +223,7 @@ def make_fault_app(fault_settings, postgres_server, redis_server):
 
     def factory(**overrides):
         app = create_app({**fault_settings, **overrides})
+        app.test_client_class = ClosingClient
         built.append(app)
         return app
 
@@ -232,9 +234,7 @@ def make_fault_app(fault_settings, postgres_server, redis_server):
     with contextlib.suppress(subprocess.CalledProcessError):
         postgres_server.start()  # fails when it is running: fine
     for app in built:
-        queue = app.extensions.get("idp.audit_queue")
-        if queue is not None:
-            queue.close()
+        app.extensions["idp.outbox"].close(flush=False)
         with app.app_context():
             db.engine.dispose()
 

@@ -117,9 +117,7 @@ def test_admin_sees_and_sets_a_clients_refresh_retry_window(make_app):
     assert "Now: 5 s (the server's default)" in page.get_data(as_text=True)
     action = f"/admin/clients/{client_id}/refresh-retry-window"
     assert browser.submit(page, action, {"refresh_retry_window": "10"}).status_code == 303
-    assert "Now: 10 s (this client)" in browser.get(action.rsplit("/", 1)[0]).get_data(
-        as_text=True
-    )
+    assert "Now: 10 s (this client)" in browser.get(action.rsplit("/", 1)[0]).get_data(as_text=True)
     for bad in ("61", "soon", ""):
         assert browser.submit(page, action, {"refresh_retry_window": bad}).status_code == 400
     strict = browser.submit(

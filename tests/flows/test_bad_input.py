@@ -233,7 +233,6 @@ def test_unsupported_methods_are_405_with_an_allow_header(client, admin):  # noq
         assert response.is_json
 
 
-
 def test_a_symmetric_key_served_at_jwks_uri_cannot_sign_assertions(app, client, jwks_server):
     """A key set is public: an `oct` key served at a jwks_uri would let anyone who reads it
     sign an HS256 assertion, so private_key_jwt accepts asymmetric keys only (RFC 7523 §2.2)."""

@@ -16,10 +16,10 @@ from joserfc.jwk import KeySet, RSAKey
 from idp.config import load_config, provider
 from idp.extensions import db
 from idp.models import AuditEvent
-from idp.services import backchannel, clients, outbound
+from idp.services import clients, outbound
 
 from ..conftest import REDIRECT_URI, USER_EMAIL, USER_PASSWORD, make_client, make_user
-from ..helpers import Browser
+from ..helpers import Browser, deliver_outbox
 from .test_client_credentials import _assertion, _token_with
 from .tokens import login_tokens
 
@@ -68,7 +68,6 @@ def upstream_server():
         return made[-1]
 
     yield start
-    backchannel.wait_for_deliveries()
     for item in made:
         item.close()
 
@@ -268,7 +267,7 @@ def test_back_channel_logout_is_not_sent_to_a_refused_address(make_app, upstream
     browser = Browser(app.test_client())
     login_tokens(browser, app.test_client(), notes, scope="openid")
     browser.submit(browser.get("/"), "/logout", {})
-    backchannel.wait_for_deliveries()
+    deliver_outbox(app)
     assert server.hits == []
     with app.app_context():
         failed = db.session.execute(

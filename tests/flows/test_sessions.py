@@ -14,7 +14,7 @@ from idp import clock
 from idp.services import backchannel
 
 from ..conftest import REDIRECT_URI, USER_EMAIL, USER_PASSWORD, make_client, make_user
-from ..helpers import AuthorizationRequest, Browser, query
+from ..helpers import AuthorizationRequest, Browser, deliver_outbox, query
 from .tokens import introspect, login_tokens, refresh
 
 OTHER_REDIRECT = "https://calendar.example.org/cb"
@@ -355,7 +355,6 @@ def receiver():
         return made[-1]
 
     yield factory
-    backchannel.wait_for_deliveries()
     for item in made:
         item.close()
 
@@ -372,7 +371,7 @@ def test_back_channel_logout_posts_a_signed_logout_token(app, browser, client, u
     tokens = login_tokens(browser, client, notes, scope="openid")
     home = browser.get("/")
     browser.submit(home, "/logout", {})
-    backchannel.wait_for_deliveries()
+    deliver_outbox(app)
 
     assert len(rp.received) == 2  # the first attempt failed, the retry was accepted
     logout_token = rp.received[-1]["logout_token"][0]
@@ -404,7 +403,7 @@ def test_back_channel_logout_gives_up_after_bounded_retries(app, browser, client
     notes = make_client(app, "Notes", [REDIRECT_URI], backchannel_logout_uri=rp.uri)
     login_tokens(browser, client, notes, scope="openid")
     browser.submit(browser.get("/"), "/logout", {})
-    backchannel.wait_for_deliveries()
+    deliver_outbox(app)
     assert len(rp.received) == 4
     from idp.extensions import db
     from idp.models import AuditEvent
@@ -421,7 +420,7 @@ def test_apps_without_tokens_in_the_session_are_not_told(app, browser, client, u
     make_client(app, "Unused", [REDIRECT_URI], backchannel_logout_uri=rp.uri)
     browser.sign_in(USER_EMAIL, USER_PASSWORD)
     browser.submit(browser.get("/"), "/logout", {})
-    backchannel.wait_for_deliveries()
+    deliver_outbox(app)
     assert rp.received == []
 
 

@@ -19,9 +19,7 @@ def test_templates_and_migrations_are_inside_the_package_and_the_top_level_folde
     assert Path(idp.MIGRATIONS_DIR).parent == package
 
 
-def test_keys_and_database_live_in_the_working_directory_without_a_checkout(
-    monkeypatch, tmp_path
-):
+def test_keys_and_database_live_in_the_working_directory_without_a_checkout(monkeypatch, tmp_path):
     installed = tmp_path / "site-packages" / "idp"
     installed.mkdir(parents=True)
     site = tmp_path / "site"
