@@ -22,7 +22,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     from .oauth.keys import KeyRing
     from .oauth.server import init_oauth
     from .oauth.upstream import init_upstream
-    from .pool import ping_idle_connections
+    from .pool import ping_idle_connections, tune_sqlite
     from .services import client_cache, outbound, outbox
     from .state_cookie import StateCookieSessionInterface
     from .store import create_store
@@ -68,6 +68,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     with app.app_context():
         ping_idle_connections(db.engine)
+        tune_sqlite(db.engine)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     csrf.init_app(app)
     app.extensions["idp.store"] = create_store(

@@ -57,3 +57,25 @@ def ping_idle_connections(engine: Engine) -> None:
     @event.listens_for(engine, "checkin")
     def note_return(_dbapi_connection, record) -> None:
         record.info[_RETURNED_AT] = time.monotonic()
+
+
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+def tune_sqlite(engine: Engine) -> None:
+    """SQLite (the embedded default) in WAL mode: readers never wait for the writer, and a
+    commit appends to the log instead of rewriting pages and a rollback journal with several
+    fsyncs each (most of a client_credentials request's time, now that its audit row commits
+    with it). synchronous=NORMAL: a commit survives the process being killed; only a power
+    loss may drop the last commits. Writers queue (busy_timeout) instead of failing with
+    "database is locked"."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def pragmas(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")  # kept in the file; ignored in memory
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()

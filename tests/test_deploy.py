@@ -107,6 +107,25 @@ def test_the_migration_job_runs_idp_db_upgrade_with_the_keys(manifests):
     assert any(m["mountPath"] == "/keys" for m in container["volumeMounts"])
 
 
+def test_the_optional_outbox_worker_validates_and_runs_idp_worker():
+    import kubernetes_validate
+
+    overlay = yaml.safe_load(
+        (ROOT / "deploy" / "kubernetes-worker" / "kustomization.yaml").read_text()
+    )
+    assert overlay["resources"] == ["../kubernetes", "worker.yaml"]
+    base = yaml.safe_load((KUBE / "kustomization.yaml").read_text())
+    assert (overlay["namespace"], overlay["images"]) == (base["namespace"], base["images"])
+    worker = yaml.safe_load((ROOT / "deploy" / "kubernetes-worker" / "worker.yaml").read_text())
+    kubernetes_validate.validate(worker, KUBERNETES_VERSION, strict=True)
+    (container,) = _pod_spec(worker)["containers"]
+    assert container["command"] == ["idp", "worker"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    assert compose["services"]["worker"]["command"] == ["idp", "worker"]
+    assert compose["services"]["worker"]["profiles"] == ["worker"]
+
+
 def test_compose_setup_makes_the_key_before_migrating():
     compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
     command = " ".join(compose["services"]["setup"]["command"])

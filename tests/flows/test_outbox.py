@@ -287,3 +287,38 @@ def test_purge_erases_rows_another_worker_wrote_after_a_deletion(make_app, user)
         assert housekeeping.purge()["audit_events_pseudonymised"] == 2
         audit.flush_queued()
     assert _rotation_rows(app) == [("", ""), ("", "")]
+
+
+def test_concurrent_requests_and_drains_lose_nothing_and_fail_nothing(live_server):
+    """Drains run in the server's threads after their responses, beside other requests'
+    transactions (on SQLite, the single writer): every token answers and every row lands."""
+    import threading
+
+    app, issuer = live_server
+    service = _service(app)
+    failures = []
+
+    def issue_many() -> None:
+        with requests.Session() as http:
+            for _ in range(15):
+                response = http.post(
+                    f"{issuer}/token",
+                    data={"grant_type": "client_credentials"},
+                    auth=(service.client_id, service.plain_secret),
+                    timeout=30,
+                )
+                if response.status_code != 200:
+                    failures.append(response.status_code)
+
+    threads = [threading.Thread(target=issue_many) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    time.sleep(1.1)
+    assert requests.get(f"{issuer}/healthz", timeout=10).status_code == 200
+    deadline = time.monotonic() + 10
+    while _stored(app) < 60 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the drain runs once the health check's response was sent
+    assert (_stored(app), _queued(app)) == (60, 0)
