@@ -322,3 +322,37 @@ def test_concurrent_requests_and_drains_lose_nothing_and_fail_nothing(live_serve
     while _stored(app) < 60 and time.monotonic() < deadline:
         time.sleep(0.1)  # the drain runs once the health check's response was sent
     assert (_stored(app), _queued(app)) == (60, 0)
+
+
+def test_the_idp_worker_process_drains_in_a_loop_and_stops_on_sigterm(make_app, settings):
+    app = make_app(outbox_drain="worker")
+    client = app.test_client()
+    service = _service(app)
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings["database_url"],
+        "REDIS_URL": settings["redis_url"],
+        "IDP_KEYS_DIR": settings["keys_dir"],
+        "IDP_SECRET_KEY": settings["secret_key"],
+        "IDP_ISSUER": settings["issuer"],
+        "IDP_LOG_LEVEL": "WARNING",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "idp.cli", "worker", "--interval", "0.1"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _issue(client, service)
+        _issue(client, service)
+        deadline = time.monotonic() + 60  # the process imports and builds the app first
+        while _stored(app) < 2 and time.monotonic() < deadline:
+            assert worker.poll() is None, worker.stderr.read().decode()[-2000:]
+            time.sleep(0.1)
+        assert (_stored(app), _queued(app)) == (2, 0)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, errors = worker.communicate(timeout=30)
+    assert worker.returncode == 0, errors.decode()[-2000:]
