@@ -1,7 +1,7 @@
 """outbox: audit rows, mail, back-channel logouts and account jobs committed with the change
 
-Revision ID: 0008_outbox
-Revises: 0007_revocations
+Revision ID: 0009_outbox
+Revises: 0008_session_methods
 Create Date: 2026-11-29 21:30:00
 
 """
@@ -9,8 +9,8 @@ from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-revision = '0008_outbox'
-down_revision = '0007_revocations'
+revision = '0009_outbox'
+down_revision = '0008_session_methods'
 branch_labels = None
 depends_on = None
 
