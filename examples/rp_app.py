@@ -16,6 +16,7 @@ Environment (see examples/README.md):
     RP_API_URL       the notes API (default http://127.0.0.1:8001)
     RP_SECRET_KEY    signs this app's session cookie (default: random at each start)
     RP_PORT          default 8000
+    RP_PROVIDER_NAME the provider's name on the button (default idp; match IDP_BRAND_NAME)
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from flask import Flask, abort, redirect, render_template_string, request, sessi
 SCOPE = "openid profile email notes:read"
 
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Notes (idp example)</title>
+<html lang="en"><head><meta charset="utf-8"><title>Notes ({{ provider }} example)</title>
 <style>body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
 form{display:inline}pre{background:#f4f4f4;padding:.75rem;overflow:auto}</style></head>
@@ -66,7 +67,7 @@ form{display:inline}pre{background:#f4f4f4;padding:.75rem;overflow:auto}</style>
   <pre id="api">{{ api.body }}</pre>
   {% endif %}
 {% else %}
-  <p><a href="{{ url_for('login') }}">Sign in with idp</a></p>
+  <p><a href="{{ url_for('login') }}">Sign in with {{ provider }}</a></p>
 {% endif %}
 </body></html>
 """
@@ -80,6 +81,7 @@ def settings_from_env() -> dict[str, Any]:
         "client_secret": env("RP_CLIENT_SECRET", ""),
         "api_url": env("RP_API_URL", "http://127.0.0.1:8001").rstrip("/"),
         "secret_key": env("RP_SECRET_KEY") or secrets.token_urlsafe(32),
+        "provider_name": env("RP_PROVIDER_NAME", "idp"),
     }
 
 
@@ -158,6 +160,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             expires_in=expires_in,
             csrf_token=csrf_token(),
             message=message or session.pop("message", ""),
+            provider=settings["provider_name"],
         )
         return html, status, {"Cache-Control": "no-store"}
 
@@ -243,7 +246,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             oauth.idp.validate_logout_response()
         except OAuthError:
             return render("That sign-out answer was not for this browser.", 400)
-        return render("You are signed out of Notes and of idp.")
+        return render(f"You are signed out of Notes and of {settings['provider_name']}.")
 
     return app
 

@@ -31,6 +31,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         admin_api,
         admin_console,
         auth,
+        branding,
         consent,
         discovery,
         edge,
@@ -65,6 +66,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=64 * 1024,
     )
     edge.init_app(app)  # first: control characters never reach CSRF, limits or views
+    branding.init_app(app)  # before any template renders: the loader is read once
     db.init_app(app)
     with app.app_context():
         ping_idle_connections(db.engine)

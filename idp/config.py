@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from email.utils import formataddr
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,14 @@ class Config:
     mail_from: str = "idp <no-reply@localhost>"
     outbox_dir: str = ""  # empty means instance/outbox/
     providers: tuple[ProviderConfig, ...] = ()  # IDP_PROVIDERS and IDP_PROVIDER_<NAME>_*
+    # Branding (docs/theming.md): the product name on pages, in mails and authenticator apps.
+    brand_name: str = "idp"
+    brand_logo_url: str = ""  # https URL, or a path such as /brand/logo.svg
+    brand_favicon_url: str = ""  # same forms as the logo
+    brand_primary_color: str = ""  # #rgb or #rrggbb; buttons, links and focus rings
+    brand_stylesheet_url: str = ""  # loaded after idp.css; https URL or a path
+    brand_dir: str = ""  # a folder served at /brand/ (logo, favicon, stylesheet, fonts)
+    templates_dir: str = ""  # its files override the built-in templates one by one
     testing: bool = False
 
     @property
@@ -276,6 +285,9 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
             raise ConfigError(f"unknown setting {unknown[0]!r}")
         config = replace(config, **overrides)
     config = replace(config, issuer=config.issuer.rstrip("/"))
+    if config.mail_from == Config.mail_from and config.brand_name != Config.brand_name:
+        # Mail comes from the product, not from "idp", unless IDP_MAIL_FROM says otherwise.
+        config = replace(config, mail_from=formataddr((config.brand_name, "no-reply@localhost")))
     validate(config)
     return config
 
@@ -318,6 +330,9 @@ def validate(config: Config) -> None:
             "IDP_DYNAMIC_REGISTRATION needs IDP_REGISTRATION_INITIAL_TOKEN "
             "(at least 32 random characters)"
         )
+    from .branding import check_brand
+
+    check_brand(config)
     try:
         parse_allow(config.outbound_allow)
     except ValueError as exc:

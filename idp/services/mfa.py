@@ -67,7 +67,8 @@ def pending_secret(user: User) -> str | None:
 
 def provisioning(user: User, secret: str) -> tuple[str, str]:
     """The otpauth:// URI and its QR code as inline SVG."""
-    uri = totp.provisioning_uri(secret, user.email, issuer_name="idp")
+    issuer_name = current_app.config["IDP"].brand_name  # the name authenticator apps list
+    uri = totp.provisioning_uri(secret, user.email, issuer_name=issuer_name)
     return uri, totp.qr_svg(uri)
 
 

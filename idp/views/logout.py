@@ -79,15 +79,15 @@ def confirm_end_session():
 def _finish(end_request):
     context.current_session()  # looked up before it ends, for the endpoint's end_session
     response = _server().create_endpoint_response("end_session", end_request)
+    config = current_app.config["IDP"]
     if response is None:
         response = make_response(
             render_template(
                 "auth/message.html",
                 title="You are signed out",
-                message="You are signed out of idp and of the apps that use it.",
+                message=f"You are signed out of {config.brand_name} and of the apps that use it.",
             )
         )
-    config = current_app.config["IDP"]
     response.delete_cookie(
         config.session_cookie_name, path="/", secure=config.https, httponly=True, samesite="Lax"
     )

@@ -9,11 +9,27 @@ from ..csrf import REFERRER_POLICY
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
+# Images may come from any https origin: a client's logo_uri and the brand's logo live on
+# their owners' servers. An image runs no script; what it can leak (that this page was
+# shown) the app that sent the person here knows already. Loopback http is for development.
+IMAGE_SOURCES = "'self' https:"
+DEV_IMAGE_SOURCES = " http://localhost:* http://127.0.0.1:* http://[::1]:*"
 
 
-def security_headers(https: bool) -> list[tuple[str, str]]:
+def content_security_policy(production: bool = True, style_origins: tuple[str, ...] = ()) -> str:
+    """The policy every response carries; only images and a brand stylesheet widen it."""
+    images = IMAGE_SOURCES + ("" if production else DEV_IMAGE_SOURCES)
+    policy = f"{CONTENT_SECURITY_POLICY}; img-src {images}"
+    if style_origins:
+        policy += "; style-src 'self' " + " ".join(style_origins)
+    return policy
+
+
+def security_headers(
+    https: bool, policy: str = CONTENT_SECURITY_POLICY
+) -> list[tuple[str, str]]:
     headers = [
-        ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+        ("Content-Security-Policy", policy),
         ("X-Frame-Options", "DENY"),
         ("X-Content-Type-Options", "nosniff"),
         # same-origin, not no-referrer: see idp/csrf.py (Origin: null breaks the form check).
@@ -25,7 +41,13 @@ def security_headers(https: bool) -> list[tuple[str, str]]:
 
 
 def init_app(app: Flask) -> None:
-    defaults = security_headers(app.config["IDP"].https)
+    from .branding import csp_sources
+
+    settings = app.config["IDP"]
+    policy = content_security_policy(
+        settings.production, tuple(csp_sources(app)["style-src"])
+    )
+    defaults = security_headers(settings.https, policy)
 
     @app.after_request
     def add_security_headers(response: Response) -> Response:
