@@ -40,14 +40,19 @@ def security_headers(
     return headers
 
 
-def init_app(app: Flask) -> None:
+def app_security_headers(app: Flask) -> list[tuple[str, str]]:
+    """The headers every response of this app carries (its CSP widened by its brand)."""
     from .branding import csp_sources
 
     settings = app.config["IDP"]
     policy = content_security_policy(
         settings.production, tuple(csp_sources(app)["style-src"])
     )
-    defaults = security_headers(settings.https, policy)
+    return security_headers(settings.https, policy)
+
+
+def init_app(app: Flask) -> None:
+    defaults = app_security_headers(app)
 
     @app.after_request
     def add_security_headers(response: Response) -> Response:

@@ -30,7 +30,7 @@ from flask import Flask
 from ..oauth.claims import user_info
 from ..observability import REQUEST_ID, observe_request
 from .edge import FORBIDDEN
-from .security import security_headers
+from .security import app_security_headers
 
 PATH = "/userinfo"
 log = logging.getLogger("idp.views.userinfo_edge")
@@ -52,7 +52,7 @@ class UserinfoEdge:
     def __init__(self, app: Flask, wsgi_app: Callable) -> None:
         self.app = app
         self.wsgi_app = wsgi_app
-        self._headers = [*default_json_headers, *security_headers(app.config["IDP"].https)]
+        self._headers = [*default_json_headers, *app_security_headers(app)]
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if (
