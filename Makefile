@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-scale lint install lock bench
+.PHONY: run test test-scale lint install lock bench translations
 
 $(STAMP): setup.cfg pyproject.toml verifier/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,3 +54,13 @@ lint: $(STAMP)
 ## Needs PostgreSQL and Redis on loopback (bench/lib.sh: PGHOST, BENCH_REDIS_URL), wrk and node.
 bench: $(STAMP)
 	bench/compare.sh
+
+## Page and mail strings: extract into idp/translations/messages.pot, merge into each
+## language's .po (translate the new msgstr there), compile the .mo files (committed).
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k N_ --no-location --sort-output --project=idp \
+		--copyright-holder="idp contributors" --add-comments=Translators: \
+		-o idp/translations/messages.pot .
+	$(BIN)/pybabel update --ignore-obsolete --no-fuzzy-matching \
+		-i idp/translations/messages.pot -d idp/translations
+	$(BIN)/pybabel compile --statistics -d idp/translations

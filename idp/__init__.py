@@ -37,6 +37,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         edge,
         errors,
         federation,
+        i18n,
         logout,
         mfa,
         oauth,
@@ -67,6 +68,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     )
     edge.init_app(app)  # first: control characters never reach CSRF, limits or views
     branding.init_app(app)  # before any template renders: the loader is read once
+    i18n.init_app(app)
     db.init_app(app)
     with app.app_context():
         ping_idle_connections(db.engine)

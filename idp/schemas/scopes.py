@@ -31,6 +31,11 @@ ID_TOKEN_CLAIMS = (
 )
 
 
+def N_(message: str) -> str:  # noqa: N802 - the gettext convention
+    """Mark a consent text for extraction (make translations); the page translates it."""
+    return message
+
+
 @dataclass(frozen=True)
 class Scope:
     name: str
@@ -41,14 +46,16 @@ class Scope:
 
 
 SCOPES = (
-    Scope("openid", "Know who you are when you sign in", ("sub",)),
-    Scope("profile", "See your name", ("name",)),
+    Scope("openid", N_("Know who you are when you sign in"), ("sub",)),
+    Scope("profile", N_("See your name"), ("name",)),
     Scope(
-        "email", "See your email address and whether it is verified", ("email", "email_verified")
+        "email",
+        N_("See your email address and whether it is verified"),
+        ("email", "email_verified"),
     ),
-    Scope(OFFLINE_ACCESS, "Keep access while you are not using the app"),
-    Scope("roles", "See your roles", ("roles",)),
-    Scope(ADMIN, "Administer this identity provider", advertised=False, registrable=False),
+    Scope(OFFLINE_ACCESS, N_("Keep access while you are not using the app")),
+    Scope("roles", N_("See your roles"), ("roles",)),
+    Scope(ADMIN, N_("Administer this identity provider"), advertised=False, registrable=False),
 )
 BY_NAME = {scope.name: scope for scope in SCOPES}
 

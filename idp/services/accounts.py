@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import BrowserSession, User
@@ -35,12 +36,14 @@ def run_later(job, *args) -> None:
     """Run `job` after the response, from the outbox: work that only happens for a known
     email must not show in the response time (no enumeration by timing). Commits."""
     assert _JOBS.get(job.__name__) is job, f"{job.__name__} is not an account job"
-    outbox.enqueue("account_job", {"job": job.__name__, "args": list(args)})
+    payload = {"job": job.__name__, "args": list(args), "locale": mail.current_locale()}
+    outbox.enqueue("account_job", payload)
     db.session.commit()
 
 
 def _run_job(payload: dict, _attempt: int) -> None:
-    _JOBS[payload["job"]](*payload["args"])
+    with mail.speaking(payload.get("locale")):
+        _JOBS[payload["job"]](*payload["args"])
 
 
 def register(email: str, password: str, name: str) -> None:
@@ -63,7 +66,7 @@ def _finish_registration(email: str, password_hash: str, name: str) -> None:
     if existing is not None:
         deliver_later(
             existing.email,
-            "Someone tried to register with your email",
+            _l("Someone tried to register with your email"),
             "account_exists",
             name=existing.name,
             link=f"{current_app.config['IDP'].issuer}/password/forgot",
@@ -80,7 +83,7 @@ def send_verification(user: User) -> None:
     token = account_tokens.issue(user, account_tokens.VERIFY_EMAIL)
     deliver_later(
         user.email,
-        "Confirm your email address",
+        _l("Confirm your email address"),
         "verify_email",
         name=user.name,
         link=_link("/verify-email", token),
@@ -126,7 +129,7 @@ def _send_reset_link(email: str) -> None:
     audit.record("password_reset_requested", user_id=user.id)
     deliver_later(
         user.email,
-        "Reset your password",
+        _l("Reset your password"),
         "password_reset",
         name=user.name,
         link=_link("/password/reset", token),
@@ -152,7 +155,7 @@ def reset_password(token: str, new_password: str) -> User | None:
     user.password_hash = users.password_hasher.hash(new_password)
     sign_out_everywhere(user)
     audit.record("password_reset", user_id=user.id)
-    deliver_later(user.email, "Your password was changed", "password_changed", name=user.name)
+    deliver_later(user.email, _l("Your password was changed"), "password_changed", name=user.name)
     db.session.commit()
     return user
 
@@ -164,14 +167,14 @@ def change_password(
     but the session `keep` (the browser that changed it); raise AccountError when it
     cannot be done."""
     if users.authenticate(user.email, current) is None:
-        raise users.AccountError("The current password is not correct.")
+        raise users.AccountError(_l("The current password is not correct."))
     reason = check_password(new_password, user.email)
     if reason:
         raise users.AccountError(reason)
     user.password_hash = users.password_hasher.hash(new_password)
     sign_out_everywhere(user, keep=keep, reason="password_changed")
     audit.record("password_changed", user_id=user.id)
-    deliver_later(user.email, "Your password was changed", "password_changed", name=user.name)
+    deliver_later(user.email, _l("Your password was changed"), "password_changed", name=user.name)
     db.session.commit()
 
 

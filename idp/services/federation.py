@@ -8,6 +8,8 @@ new account is created (its email marked verified only when the upstream says it
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
+
 from ..errors import LinkNeeded
 from ..extensions import db
 from ..models import FederatedIdentity, User
@@ -36,21 +38,23 @@ def sign_in(provider: str, profile) -> User:
     if identity is not None:
         user = db.session.get(User, identity.user_id)
         if user is None or user.disabled:
-            raise users.AccountError("This account cannot sign in.")
+            raise users.AccountError(_l("This account cannot sign in."))
         identity.last_used_at = utcnow()
         identity.email_seen = (profile.email or "")[:320]
         db.session.commit()
         return user
     if not profile.email:
-        raise users.AccountError("The provider did not share an email address.")
+        raise users.AccountError(_l("The provider did not share an email address."))
     existing = users.find_by_email(profile.email)
     if existing is not None:
         if not profile.email_verified:
             # An unverified email must not even pick the account to link: on a shared
             # computer its owner could be asked to sign in and link a stranger.
             raise users.AccountError(
-                "The provider has not verified your email address. Verify it there and try "
-                "again, or sign in another way."
+                _l(
+                    "The provider has not verified your email address. Verify it there and "
+                    "try again, or sign in another way."
+                )
             )
         raise LinkNeeded(existing.id)
     user = users.create_user(
@@ -66,7 +70,7 @@ def link(user: User, provider: str, profile) -> FederatedIdentity:
     if existing is not None:
         if existing.user_id != user.id:
             raise users.AccountError(
-                "That account is already linked to another user of this service."
+                _l("That account is already linked to another user of this service.")
             )
         return existing
     identity = FederatedIdentity(
@@ -95,7 +99,7 @@ def unlink(user: User, identity_id: int) -> bool:
         return False
     if user.password_hash is None and len(identities_of(user.id)) <= 1:
         raise users.AccountError(
-            "This is your only way to sign in. Set a password or link another account first."
+            _l("This is your only way to sign in. Set a password or link another account first.")
         )
     db.session.delete(identity)
     audit.record("identity_unlinked", user_id=user.id, provider=identity.provider)

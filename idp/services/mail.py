@@ -16,18 +16,21 @@ at INFO on `idp.mail` so a developer can follow the link.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import secrets
 import smtplib
 import ssl
+from collections.abc import Iterator
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 
-from flask import current_app, render_template
+import flask_babel
+from flask import current_app, g, render_template
 
 from .. import clock
 from ..config import PROJECT_ROOT, Config
@@ -49,7 +52,7 @@ def build_message(to: str, subject: str, template: str, **context) -> EmailMessa
     domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
     message = EmailMessage(policy=policy.SMTP)
     # The default policy raises ValueError on CR or LF in a header: no header injection.
-    message["Subject"] = subject
+    message["Subject"] = str(subject)  # a lazy string translates here, in the mail's language
     message["From"] = sender
     message["To"] = to
     message["Date"] = format_datetime(clock.utcnow())
@@ -74,12 +77,42 @@ def send_later(to: str, subject: str, template: str, **context: str) -> None:
     retried with backoff (SMTP down) across restarts. The caller commits."""
     if not TEMPLATE_NAME.match(template):
         raise ValueError(f"invalid email template name {template!r}")
-    outbox.enqueue("mail", {"to": to, "subject": subject, "template": template, "context": context})
+    outbox.enqueue(
+        "mail",
+        {
+            "to": to,
+            "subject": str(subject),  # translated now, in the language of this request
+            "template": template,
+            "context": context,
+            "locale": current_locale(),
+        },
+    )
+
+
+def current_locale() -> str | None:
+    """The language of the current request, carried with work that renders mail later."""
+    locale = flask_babel.get_locale()
+    return str(locale) if locale else None
+
+
+@contextlib.contextmanager
+def speaking(locale: str | None) -> Iterator[None]:
+    """Render in `locale` (read by views/i18n.py): a queued mail speaks the language of the
+    page that caused it, not the default of the worker that drains the outbox."""
+    previous = g.get("idp_locale")
+    g.idp_locale = locale
+    flask_babel.refresh()
+    try:
+        yield
+    finally:
+        g.idp_locale = previous
+        flask_babel.refresh()
 
 
 def _deliver_queued(payload: dict, _attempt: int) -> None:
     try:
-        send_mail(payload["to"], payload["subject"], payload["template"], **payload["context"])
+        with speaking(payload.get("locale")):
+            send_mail(payload["to"], payload["subject"], payload["template"], **payload["context"])
     except MailError as exc:
         raise outbox.RetryLater(str(exc)) from None
 

@@ -10,6 +10,8 @@ import functools
 import gzip
 from importlib import resources
 
+from flask_babel import lazy_gettext as _l
+
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128  # the same as users.MAX_PASSWORD_LENGTH
 COMMON_PASSWORDS_FILE = "data/common-passwords.txt.gz"
@@ -29,14 +31,16 @@ def common_passwords() -> frozenset[str]:
 
 
 def check_password(password: str, email: str) -> str | None:
-    """Return why `password` is refused for the account `email`, or None when it is fine."""
+    """Return why `password` is refused for the account `email`, or None when it is fine.
+
+    The reason is in the language of the page asking (a lazy string: str() translates it)."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        return f"Use at least {MIN_PASSWORD_LENGTH} characters."
+        return _l("Use at least %(count)s characters.", count=MIN_PASSWORD_LENGTH)
     if len(password) > MAX_PASSWORD_LENGTH:
-        return f"Use at most {MAX_PASSWORD_LENGTH} characters."
+        return _l("Use at most %(count)s characters.", count=MAX_PASSWORD_LENGTH)
     folded = _fold(password)
     if email and folded == _fold(email):
-        return "Your password cannot be your email address."
+        return _l("Your password cannot be your email address.")
     if folded in common_passwords():
-        return "This password is on a list of common or leaked passwords; choose another."
+        return _l("This password is on a list of common or leaked passwords; choose another.")
     return None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from ua_parser import parse as parse_user_agent
 
 from ..services import accounts, clients, consents, federation, signin, users
@@ -11,10 +13,11 @@ from .errors import error_page
 
 bp = Blueprint("account", __name__)
 
-SENT_A_LINK = (
+SENT_A_LINK = _l(
     "If an account exists for that address, we sent it a link. "
     "Check your inbox (and spam folder); the link works once."
 )
+CHECK_YOUR_EMAIL = _l("Check your email")
 
 
 def _page(template: str, status: int = 200, **values):
@@ -28,7 +31,7 @@ def _message(title: str, message: str, status: int = 200):
 @bp.route("/register", methods=["GET", "POST"])
 def register():
     if not current_app.config["IDP"].registration_enabled:
-        return error_page("Self-service registration is switched off here.", 404)
+        return error_page(_("Self-service registration is switched off here."), 404)
     if request.method == "GET":
         return _page("auth/register.html", email="", name="")
     email = request.form.get("email", "")[:320].strip()
@@ -38,7 +41,7 @@ def register():
         accounts.register(email, password, name)
     except users.AccountError as exc:
         return _page("auth/register.html", 400, email=email, name=name, error=str(exc))
-    return _message("Check your email", SENT_A_LINK)
+    return _message(CHECK_YOUR_EMAIL, SENT_A_LINK)
 
 
 @bp.route("/verify-email", methods=["GET", "POST"])
@@ -49,18 +52,20 @@ def verify_email():
         return _page("auth/verify_email.html", token=token)
     if accounts.verify_email(token) is None:
         return _message(
-            "This link does not work",
-            "The link was already used or has expired. Sign in and ask for a new "
-            "one, or request it again below.",
+            _("This link does not work"),
+            _(
+                "The link was already used or has expired. Sign in and ask for a new "
+                "one, or request it again below."
+            ),
             400,
         )
-    return _message("Email address confirmed", "Thank you. You can close this page.")
+    return _message(_("Email address confirmed"), _("Thank you. You can close this page."))
 
 
 @bp.post("/verify-email/resend")
 def resend_verification():
     accounts.resend_verification(request.form.get("email", "")[:320])
-    return _message("Check your email", SENT_A_LINK)
+    return _message(CHECK_YOUR_EMAIL, SENT_A_LINK)
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
@@ -68,7 +73,7 @@ def forgot_password():
     if request.method == "GET":
         return _page("auth/forgot_password.html")
     accounts.request_password_reset(request.form.get("email", "")[:320])
-    return _message("Check your email", SENT_A_LINK)
+    return _message(CHECK_YOUR_EMAIL, SENT_A_LINK)
 
 
 @bp.route("/password/reset", methods=["GET", "POST"])
@@ -82,14 +87,16 @@ def reset_password():
         return _page("auth/reset_password.html", 400, token=token, error=str(exc))
     if user is None:
         return _message(
-            "This link does not work",
-            "The link was already used or has expired. Ask for a new one.",
+            _("This link does not work"),
+            _("The link was already used or has expired. Ask for a new one."),
             400,
         )
     return _message(
-        "Password changed",
-        "Your password was changed and every device was signed out. "
-        "Sign in again with the new password.",
+        _("Password changed"),
+        _(
+            "Your password was changed and every device was signed out. "
+            "Sign in again with the new password."
+        ),
     )
 
 
@@ -146,13 +153,15 @@ def account():
 def describe_device(user_agent: str) -> str:
     """ "Firefox 128 on Windows" from a User-Agent header (ua-parser)."""
     if not user_agent:
-        return "Unknown device"
+        return _("Unknown device")
     parsed = parse_user_agent(user_agent)
-    browser = parsed.user_agent.family if parsed.user_agent else "Unknown browser"
+    browser = parsed.user_agent.family if parsed.user_agent else _("Unknown browser")
     if parsed.user_agent and parsed.user_agent.major:
         browser += f" {parsed.user_agent.major}"
     system = parsed.os.family if parsed.os else None
-    return f"{browser} on {system}" if system and system != "Other" else browser
+    if system and system != "Other":
+        return _("%(browser)s on %(system)s", browser=browser, system=system)
+    return browser
 
 
 @bp.post("/account/sessions/end")

@@ -17,6 +17,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 
 from ..oauth import upstream
 from ..services import federation, interaction, signin_flow, users
@@ -46,7 +47,7 @@ def start(name: str):
     provider = _provider_or_404(name)
     ix_id = request.args.get("ix")
     if ix_id and not context.owns_interaction(ix_id):
-        return error_page("This sign-in request has expired. Go back to the application.", 400)
+        return error_page(_("This sign-in request has expired. Go back to the application."), 400)
     signin_flow.start_upstream(session, ix_id)
     return _redirect_upstream(provider)
 
@@ -66,8 +67,11 @@ def _redirect_upstream(provider):
     except (requests.RequestException, OAuthError, ValueError):
         log.exception("upstream %s unreachable", provider.name)
         return error_page(
-            f"{provider.display_name} cannot be reached right now. "
-            "Try again later or sign in another way.",
+            _(
+                "%(provider)s cannot be reached right now. "
+                "Try again later or sign in another way.",
+                provider=provider.display_name,
+            ),
             502,
         )
 
@@ -118,7 +122,10 @@ def _refused(provider, reason: str, hint: str = ""):
     """The one page for a refused upstream sign-in, logged and audited with its reason."""
     log.warning("upstream sign-in refused", extra={"provider": provider.name, "reason": reason})
     federation.record_failure(provider.name, reason)
-    message = f"Signing in with {provider.display_name} did not work; try again or use another way."
+    message = _(
+        "Signing in with %(provider)s did not work; try again or use another way.",
+        provider=provider.display_name,
+    )
     return error_page(f"{message} {hint}".strip(), 400)
 
 
@@ -139,6 +146,6 @@ def unlink():
         federation.unlink(user, int(request.form.get("identity_id", "0") or 0))
     except (users.AccountError, ValueError) as exc:
         return error_page(
-            str(exc) if isinstance(exc, users.AccountError) else "Unknown linked account.", 400
+            str(exc) if isinstance(exc, users.AccountError) else _("Unknown linked account."), 400
         )
     return redirect(url_for("account.account"), 303)

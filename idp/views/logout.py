@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import OAuth2Error
 from flask import Blueprint, current_app, g, make_response, render_template, request
+from flask_babel import gettext as _
 
 from ..extensions import csrf
 from ..oauth.endpoints import LOGOUT_CONFIRMED
@@ -32,7 +33,7 @@ def end_session():
         end_request = _server().validate_endpoint_request("end_session")
     except OAuth2Error as error:
         return error_page(
-            error.get_error_description() or "The logout request is not valid.",
+            error.get_error_description() or _("The logout request is not valid."),
             400,
             error_code=error.error,
         )
@@ -62,14 +63,16 @@ def confirm_end_session():
     """The user's answer on the confirmation page (CSRF-protected)."""
     if request.form.get("decision") != "logout":
         return render_template(
-            "auth/message.html", title="You are still signed in", message="Nothing was changed."
+            "auth/message.html",
+            title=_("You are still signed in"),
+            message=_("Nothing was changed."),
         ), 200
     setattr(g, LOGOUT_CONFIRMED, True)  # the user confirmed: a registered URI may be followed
     try:
         end_request = _server().validate_endpoint_request("end_session")
     except OAuth2Error as error:
         return error_page(
-            error.get_error_description() or "The logout request is not valid.",
+            error.get_error_description() or _("The logout request is not valid."),
             400,
             error_code=error.error,
         )
@@ -84,8 +87,11 @@ def _finish(end_request):
         response = make_response(
             render_template(
                 "auth/message.html",
-                title="You are signed out",
-                message=f"You are signed out of {config.brand_name} and of the apps that use it.",
+                title=_("You are signed out"),
+                message=_(
+                    "You are signed out of %(brand)s and of the apps that use it.",
+                    brand=config.brand_name,
+                ),
             )
         )
     response.delete_cookie(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 from ..services import mfa, signin_flow
@@ -12,8 +14,14 @@ from .errors import error_page
 from .outcomes import hand_over_session, pending_interaction, signed_in_or_second_step
 
 bp = Blueprint("mfa", __name__)
-WRONG_CODE = "That code is not right. Enter the current code from your app, or a recovery code."
-TOO_MANY_WRONG_CODES = "Too many wrong codes. Sign in again with your password."
+WRONG_CODE = _l(
+    "That code is not right. Enter the current code from your app, or a recovery code."
+)
+# At setup there are no recovery codes yet: only the app's code can be right.
+WRONG_SETUP_CODE = _l(
+    "That code is not right. Enter the code your authenticator app shows now for this key."
+)
+TOO_MANY_WRONG_CODES = _l("Too many wrong codes. Sign in again with your password.")
 
 
 def _page(template: str, status: int = 200, **values):
@@ -90,8 +98,8 @@ def confirm():
     if codes is None:
         secret = mfa.pending_secret(user)
         if secret is None:
-            return error_page("The setup expired. Start again from your account page.", 400)
-        return _setup_page(user, secret, ix, error=WRONG_CODE, status=400)
+            return error_page(_("The setup expired. Start again from your account page."), 400)
+        return _setup_page(user, secret, ix, error=WRONG_SETUP_CODE, status=400)
     outcome = signin_flow.second_factor_enrolled(context.browser(), user, ix)
     response = make_response(_page("account/recovery_codes.html", codes=codes, ix=ix))
     hand_over_session(response, outcome.cookie, user)
@@ -127,7 +135,7 @@ def disable():
             400,
             user=user,
             ix=None,
-            error="The password or the code is not right.",
+            error=_("The password or the code is not right."),
             remaining=mfa.remaining_recovery_codes(user),
         )
     return redirect(url_for("mfa.settings"), 303)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import AccessDeniedError, OAuth2Error
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from ..extensions import csrf
 from ..oauth.responses import AuthorizationResponse, authorization_response
@@ -38,8 +39,10 @@ def resume_authorization():
     ix = interaction.load(ix_id) if context.owns_interaction(ix_id) else None
     if ix is None:
         return error_page(
-            "This sign-in request has expired or was already completed. "
-            "Go back to the application and start again.",
+            _(
+                "This sign-in request has expired or was already completed. "
+                "Go back to the application and start again."
+            ),
             400,
         )
     return _authorize(params=ix.params, ix=ix)
@@ -107,8 +110,10 @@ def _send(answer: AuthorizationResponse):
 
 def _malformed_request():
     return error_page(
-        "The application sent a malformed sign-in request (characters that are not allowed). "
-        "Go back to the application and try again.",
+        _(
+            "The application sent a malformed sign-in request (characters that are not "
+            "allowed). Go back to the application and try again."
+        ),
         400,
         error_code="invalid_request",
     )

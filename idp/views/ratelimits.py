@@ -21,6 +21,7 @@ import time
 from functools import wraps
 
 from flask import Flask, current_app, jsonify, request, session
+from flask_babel import gettext as _
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from limits import parse
@@ -121,7 +122,8 @@ def too_many_response(retry_after: int):
         response.status_code = 429
         response.headers["Cache-Control"] = "no-store"
     else:
-        body, status, headers = error_page("Too many attempts. Wait a little and try again.", 429)
+        message = _("Too many attempts. Wait a little and try again.")
+        body, status, headers = error_page(message, 429)
         response = current_app.make_response((body, status, headers))
     response.headers["Retry-After"] = str(retry_after)
     return response
