@@ -2,9 +2,15 @@
 
 Role changes reach access tokens at the user's next token refresh (tokens carry the roles
 they were issued with); disabling or erasing a user ends everything at once.
+
+Guard rails (keep_an_admin): an admin cannot remove their own admin role, disable or erase
+themselves, and nobody can take away the last active admin, so the console never locks
+everyone out (before, the only admin could untick their own role and be left with the CLI).
 """
 
 from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import AuditEvent, User
@@ -30,6 +36,49 @@ def list_users(page: int = 1, per_page: int = 50, email: str | None = None):
         .all()
     )
     return items, total
+
+
+ADMIN_ROLE = "admin"
+
+
+class AdminGuardError(users.AccountError):
+    """The change would lock the admins out; the message says why (safe to show)."""
+
+
+def _is_active_admin(user: User) -> bool:
+    return ADMIN_ROLE in (user.roles or []) and not user.disabled
+
+
+def _other_active_admins(user: User) -> int:
+    """How many enabled users besides `user` hold the admin role."""
+    # Roles are a JSON list in a text column: narrow in SQL, decide in Python.
+    candidates = db.session.execute(
+        db.select(User).where(
+            User.id != user.id,
+            User.disabled.is_(False),
+            db.cast(User.roles, db.String).contains(f'"{ADMIN_ROLE}"'),
+        )
+    ).scalars()
+    return sum(1 for other in candidates if ADMIN_ROLE in (other.roles or []))
+
+
+def keep_an_admin(user: User, change: str, actor: str | None = None) -> None:
+    """Refuse `change` ("remove_admin", "disable", "delete") of `user` when it would remove
+    the actor's own admin rights or the last active admin; raise AdminGuardError."""
+    if actor is not None and actor == str(user.id):
+        if change == "remove_admin":
+            raise AdminGuardError(_l("You cannot remove your own admin role; ask another admin."))
+        if change == "disable":
+            raise AdminGuardError(_l("You cannot disable your own account."))
+        if change == "delete":
+            raise AdminGuardError(_l("You cannot delete your own account here."))
+    if _is_active_admin(user) and _other_active_admins(user) == 0:
+        raise AdminGuardError(
+            _l(
+                "%(email)s is the last active admin. Make someone else an admin first.",
+                email=user.email,
+            )
+        )
 
 
 def set_roles(user: User, names: list[str], actor: str | None = None) -> User:
@@ -60,7 +109,10 @@ def update_user(
 
 
 def _set_roles(user: User, names: list[str], actor: str | None) -> None:
-    user.roles = roles.check_known(names)
+    names = roles.check_known(names)
+    if ADMIN_ROLE in (user.roles or []) and ADMIN_ROLE not in names:
+        keep_an_admin(user, "remove_admin", actor)
+    user.roles = names
     audit.record("roles_changed", user_id=user.id, roles=user.roles, actor=actor)
 
 
@@ -78,6 +130,7 @@ def disable(user: User, actor: str | None = None) -> None:
 
 
 def _disable(user: User, actor: str | None) -> None:
+    keep_an_admin(user, "disable", actor)
     user.disabled = True
     accounts.sign_out_everywhere(user)
     audit.record("user_disabled", user_id=user.id, actor=actor)
@@ -104,6 +157,7 @@ def force_password_reset(user: User, actor: str | None = None) -> None:
 
 def delete_user(user: User, actor: str | None = None) -> None:
     """Erase the user's personal data; audit records stay, pseudonymous (id only)."""
+    keep_an_admin(user, "delete", actor)
     # One transaction: the user's grants (families first, as in sign_out_everywhere), the
     # sessions, the erasure and its audit row.
     revocation.revoke_grants(user_id=user.id)

@@ -139,6 +139,13 @@ def user_roles(user_id: str):
 @bp.post("/users/<user_id>/<action>")
 def user_action(user_id: str, action: str):
     user = _user(user_id)
+    try:
+        return _user_action(user, user_id, action)
+    except users.AccountError as exc:  # a guard rail (services/admin.py keep_an_admin)
+        return user_show(user_id, error=str(exc), status=400)
+
+
+def _user_action(user, user_id: str, action: str):
     if action == "disable":
         admin.disable(user, actor=g.admin_actor)
     elif action == "enable":
