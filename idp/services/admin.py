@@ -10,6 +10,8 @@ everyone out (before, the only admin could untick their own role and be left wit
 
 from __future__ import annotations
 
+import uuid
+
 from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
@@ -174,6 +176,20 @@ def delete_user(user: User, actor: str | None = None) -> None:
     audit.record("user_deleted", user_id=user.id, actor=actor, at=utcnow().isoformat())
     db.session.delete(user)
     db.session.commit()
+
+
+def emails_by_id(user_ids) -> dict[str, str]:
+    """{user id: email} for the ids that still have an account (audit rows outlive users)."""
+    wanted = set()
+    for value in user_ids:
+        try:
+            wanted.add(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    if not wanted:
+        return {}
+    rows = db.session.execute(db.select(User.id, User.email).where(User.id.in_(wanted)))
+    return {str(user_id): email for user_id, email in rows}
 
 
 def find_user(user_id: str) -> User | None:

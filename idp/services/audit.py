@@ -127,8 +127,9 @@ def query(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = 100,
+    offset: int = 0,
 ) -> list[AuditEvent]:
-    """Return matching events, newest first."""
+    """Return matching events, newest first (skipping `offset` of them: a page)."""
     flush_queued()
     statement = db.select(AuditEvent)
     if user_id is not None:
@@ -142,4 +143,4 @@ def query(
     if until is not None:
         statement = statement.where(AuditEvent.occurred_at < until)
     statement = statement.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
-    return list(db.session.execute(statement.limit(limit)).scalars())
+    return list(db.session.execute(statement.limit(limit).offset(offset)).scalars())

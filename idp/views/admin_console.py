@@ -6,7 +6,18 @@ have passed a second factor. Every change is a CSRF-protected POST.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
 
 from ..schemas import clients as client_schema
 from ..schemas import users as user_schema
@@ -16,6 +27,9 @@ from .serializers import audit_event_json
 
 bp = Blueprint("admin_console", __name__, url_prefix="/admin")
 PER_PAGE = 50
+AUDIT_PER_PAGE = 100
+# Actions that cannot be undone from the console ask first (a page, no script needed).
+CONFIRMED_FIELD = "confirmed"
 
 
 @bp.before_request
@@ -38,10 +52,37 @@ def _page(template: str, status: int = 200, **values):
     return render_template(f"admin/{template}", **values), status, {"Cache-Control": "no-store"}
 
 
+def _confirmed() -> bool:
+    return request.form.get(CONFIRMED_FIELD) == "1"
+
+
+def _confirm(question: str, consequence: str, button: str, cancel_url: str):
+    """Ask before a destructive POST: the same form again, with confirmed=1, styled danger."""
+    fields = [(k, v) for k, v in request.form.items(multi=True) if k != "csrf_token"]
+    return _page(
+        "confirm.html",
+        question=question,
+        consequence=consequence,
+        button=button,
+        action=request.path,
+        fields=fields,
+        cancel_url=cancel_url,
+    )
+
+
+def _events(events):
+    """Audit rows as JSON plus the email of each user that still exists."""
+    rows = [audit_event_json(e) for e in events]
+    emails = admin.emails_by_id({r["user_id"] for r in rows if r["user_id"]})
+    for row in rows:
+        row["user_email"] = emails.get(row["user_id"] or "")
+    return rows
+
+
 @bp.get("/")
 def dashboard():
     _, total_users = admin.list_users(1, 1)
-    recent = [audit_event_json(e) for e in audit.query(limit=20)]
+    recent = _events(audit.query(limit=20))
     return _page(
         "dashboard.html",
         total_users=total_users,
@@ -119,21 +160,35 @@ def user_show(user_id: str, error: str | None = None, status: int = 200):
         sessions=signin.live_sessions(user.id),
         roles=roles.all_roles(),
         error=error,
-        events=[audit_event_json(e) for e in audit.query(user_id=user.id, limit=20)],
+        events=_events(audit.query(user_id=user.id, limit=20)),
     )
 
 
 @bp.post("/users/<user_id>/roles")
 def user_roles(user_id: str):
     user = _user(user_id)
-    try:
-        chosen = user_schema.validate(
-            user_schema.RoleList, {"roles": request.form.getlist("roles")}
+    new_roles = request.form.getlist("roles")
+    removed = [r for r in user.roles if r not in new_roles]
+    back = url_for("admin_console.user_show", user_id=user_id)
+    if admin.ADMIN_ROLE in removed:
+        try:
+            admin.keep_an_admin(user, "remove_admin", g.admin_actor)  # refuse before asking
+        except users.AccountError as exc:
+            return user_show(user_id, error=str(exc), status=400)
+    if removed and not _confirmed():
+        return _confirm(
+            _("Remove %(roles)s from %(email)s?", roles=", ".join(removed), email=user.email),
+            _("Access tokens issued before keep the role until they are refreshed."),
+            _("Remove the role"),
+            back,
         )
+    try:
+        chosen = user_schema.validate(user_schema.RoleList, {"roles": new_roles})
         admin.set_roles(user, chosen.roles, actor=g.admin_actor)
     except users.AccountError as exc:
         return user_show(user_id, error=str(exc), status=400)
-    return redirect(url_for("admin_console.user_show", user_id=user_id), 303)
+    flash(_("Roles of %(email)s saved.", email=user.email))
+    return redirect(back, 303)
 
 
 @bp.post("/users/<user_id>/<action>")
@@ -145,7 +200,58 @@ def user_action(user_id: str, action: str):
         return user_show(user_id, error=str(exc), status=400)
 
 
+def N_(message: str) -> str:  # noqa: N802 - the gettext convention: mark, translate later
+    """Mark a string for extraction (make translations); _() translates it when shown."""
+    return message
+
+
+# action: (question, consequence, button, what the console says afterwards)
+DANGEROUS_USER_ACTIONS = {
+    "disable": (
+        N_("Disable %(email)s?"),
+        N_("They are signed out everywhere and cannot sign in until enabled again."),
+        N_("Disable"),
+        N_("%(email)s was disabled and signed out everywhere."),
+    ),
+    "password-reset": (
+        N_("Force a password reset for %(email)s?"),
+        N_("Their password stops working at once and they are mailed a reset link."),
+        N_("Force a reset"),
+        N_("The password of %(email)s no longer works; a reset link was mailed."),
+    ),
+    "end-sessions": (
+        N_("End every session of %(email)s?"),
+        N_("They are signed out in every browser."),
+        N_("End all sessions"),
+        N_("Every session of %(email)s was ended."),
+    ),
+    "end-session": (
+        N_("End this session of %(email)s?"),
+        N_("That browser is signed out."),
+        N_("End the session"),
+        N_("The session was ended."),
+    ),
+    "delete": (
+        N_("Delete %(email)s?"),
+        N_(
+            "Their account and personal data are erased; audit records stay, without them. "
+            "This cannot be undone."
+        ),
+        N_("Delete the user"),
+        N_("%(email)s was deleted."),
+    ),
+}
+
+
 def _user_action(user, user_id: str, action: str):
+    back = url_for("admin_console.user_show", user_id=user_id)
+    texts = DANGEROUS_USER_ACTIONS.get(action)
+    if action in ("disable", "delete"):
+        admin.keep_an_admin(user, action, g.admin_actor)  # refuse before asking
+    if texts is not None and not _confirmed():
+        question, consequence, button, _done = texts
+        return _confirm(_(question, email=user.email), _(consequence), _(button), back)
+    email = user.email
     if action == "disable":
         admin.disable(user, actor=g.admin_actor)
     elif action == "enable":
@@ -160,16 +266,35 @@ def _user_action(user, user_id: str, action: str):
             signin.end_session(target, reason="admin")
     elif action == "delete":
         admin.delete_user(user, actor=g.admin_actor)
+        flash(_(texts[3], email=email))
         return redirect(url_for("admin_console.user_list"), 303)
     else:
         abort(404)
-    return redirect(url_for("admin_console.user_show", user_id=user_id), 303)
+    flash(_(texts[3], email=email) if texts else _("%(email)s was enabled.", email=email))
+    return redirect(back, 303)
 
 
 @bp.get("/clients")
 def client_list(error: str | None = None, status: int = 200, created: dict | None = None):
+    search = request.args.get("q", "")[:200].strip()
+    found = clients.list_clients()
+    if search:
+        needle = search.lower()
+        found = [
+            c for c in found if needle in c.client_id.lower() or needle in c.client_name.lower()
+        ]
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    pages = max(1, -(-len(found) // PER_PAGE))
     return _page(
-        "clients.html", status, clients=clients.list_clients(), error=error, created=created
+        "clients.html",
+        status,
+        clients=found[(page - 1) * PER_PAGE : page * PER_PAGE],
+        total=len(found),
+        q=search,
+        page=page,
+        pages=pages,
+        error=error,
+        created=created,
     )
 
 
@@ -232,8 +357,23 @@ def client_retry_window(client_id: str):
 
 @bp.post("/clients/<client_id>/delete")
 def client_delete(client_id: str):
+    client = clients.find_client(client_id)
+    if client is None:
+        abort(404)
+    if not _confirmed():
+        return _confirm(
+            _("Delete the client %(name)s?", name=client.client_name),
+            _(
+                "Every token it holds is revoked and its users are signed out of it. "
+                "This cannot be undone."
+            ),
+            _("Delete the client"),
+            url_for("admin_console.client_show", client_id=client_id),
+        )
+    name = client.client_name
     if not clients.delete_client(client_id, actor=g.admin_actor):
         abort(404)
+    flash(_("The client %(name)s was deleted and its tokens revoked.", name=name))
     return redirect(url_for("admin_console.client_list"), 303)
 
 
@@ -242,5 +382,27 @@ def audit_log():
     event_type = request.args.get("type") or None
     if event_type not in (None, *audit.EVENT_TYPES):
         event_type = None
-    events = [audit_event_json(e) for e in audit.query(event_type=event_type, limit=200)]
-    return _page("audit.html", events=events, event_type=event_type, types=audit.EVENT_TYPES)
+    email = request.args.get("email", "")[:320].strip()
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    user = users.find_by_email(email) if email else None
+    if email and user is None:
+        events = []
+    else:
+        # One row more than a page tells whether there is a next page.
+        events = _events(
+            audit.query(
+                user_id=user.id if user else None,
+                event_type=event_type,
+                limit=AUDIT_PER_PAGE + 1,
+                offset=(page - 1) * AUDIT_PER_PAGE,
+            )
+        )
+    return _page(
+        "audit.html",
+        events=events[:AUDIT_PER_PAGE],
+        more=len(events) > AUDIT_PER_PAGE,
+        page=page,
+        email=email,
+        event_type=event_type,
+        types=audit.EVENT_TYPES,
+    )

@@ -39,7 +39,12 @@ def test_admin_manages_users_from_the_console(app, user):
     assert 'moderator" checked' in browser.get(f"/admin/users/{user.id}").get_data(as_text=True)
     victim = Browser(app.test_client())
     victim.sign_in(USER_EMAIL, USER_PASSWORD)
-    browser.submit(page, f"/admin/users/{user.id}/disable", {})
+    confirm = browser.submit(page, f"/admin/users/{user.id}/disable", {})
+    assert f"Disable {USER_EMAIL}?" in confirm.get_data(as_text=True)  # asked first
+    assert "You are signed in" in victim.get("/").get_data(as_text=True)
+    done = browser.submit(confirm, f"/admin/users/{user.id}/disable", {})
+    assert done.status_code == 303
+    assert "was disabled" in browser.follow(done).get_data(as_text=True)
     assert "not signed in" in victim.get("/").get_data(as_text=True)
     assert victim.sign_in(USER_EMAIL, USER_PASSWORD).status_code == 401
     created = browser.submit(
@@ -72,7 +77,10 @@ def test_admin_creates_and_deletes_clients(app):
         page, "/admin/clients", {"name": "Bad", "redirect_uris": "http://evil.example/cb"}
     )
     assert refused.status_code == 400
-    browser.submit(page, f"/admin/clients/{client_id}/delete", {})
+    confirm = browser.submit(page, f"/admin/clients/{client_id}/delete", {})
+    assert 'class="danger">Delete the client</button>' in confirm.get_data(as_text=True)
+    assert browser.get(f"/admin/clients/{client_id}").status_code == 200  # not yet
+    browser.submit(confirm, f"/admin/clients/{client_id}/delete", {})
     assert browser.get(f"/admin/clients/{client_id}").status_code == 404
 
 
