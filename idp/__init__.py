@@ -33,6 +33,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         auth,
         branding,
         consent,
+        demo,
         discovery,
         edge,
         errors,
@@ -107,6 +108,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
             app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops
         )
     discovery.init_app(app)
+    demo.init_app(app)
     userinfo_edge.init_app(app)
     errors.init_app(app)
     ratelimits.init_app(app)

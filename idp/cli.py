@@ -16,7 +16,6 @@ from .schemas.clients import ClientMetadata
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password-123"  # noqa: S105 - documented demo credentials
-DEMO_CLIENT_NAME = "Demo app"
 DEMO_REDIRECT_URI = "http://127.0.0.1:8000/callback"
 
 
@@ -381,9 +380,11 @@ def audit_list(
 @main.command()
 @with_app
 def demo() -> None:
-    """Seed a demo user and first-party client (idempotent) and print them."""
+    """Seed the demo user and the demo app, a public client that must ask for consent
+    (idempotent), and print them with where to start."""
     from .services import clients as client_service
     from .services import users as user_service
+    from .views.demo import DEMO_CLIENT_NAME, callback_uri
 
     user = user_service.find_by_email(DEMO_EMAIL) or user_service.create_user(
         DEMO_EMAIL, DEMO_PASSWORD, name="Demo User", email_verified=True
@@ -393,7 +394,11 @@ def demo() -> None:
     )
     if client is None:
         client, _ = client_service.create_client(
-            DEMO_CLIENT_NAME, [DEMO_REDIRECT_URI], public=True, first_party=False
+            DEMO_CLIENT_NAME, [callback_uri(), DEMO_REDIRECT_URI], public=True, first_party=False
+        )
+    elif callback_uri() not in client.redirect_uris:  # seeded before idp served /demo
+        client = client_service.update_client(
+            client, redirect_uris=[callback_uri(), *client.redirect_uris]
         )
     click.echo(
         json.dumps(
@@ -416,6 +421,8 @@ def _print_try_it(client_id: str) -> None:
 
     from flask import current_app
 
+    from .views.demo import callback_uri
+
     issuer = current_app.config["IDP"].issuer
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
@@ -423,7 +430,7 @@ def _print_try_it(client_id: str) -> None:
         {
             "response_type": "code",
             "client_id": client_id,
-            "redirect_uri": DEMO_REDIRECT_URI,
+            "redirect_uri": callback_uri(),
             "scope": "openid profile email",
             "state": secrets.token_urlsafe(8),
             "nonce": secrets.token_urlsafe(8),
@@ -432,13 +439,16 @@ def _print_try_it(client_id: str) -> None:
         }
     )
     click.echo(f"\nOpen this URL and sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}:\n")
+    click.echo(f"  {issuer}/demo\n")
+    click.echo(
+        "The demo app redeems the code and shows the ID-token claims and userinfo.\n"
+        "To do its part by hand instead, open this authorization URL; the browser lands on\n"
+        "/demo/callback, which shows the code; redeem it within 60 s:\n"
+    )
     click.echo(f"  {issuer}/authorize?{query}\n")
     click.echo(
-        "The browser lands on the demo redirect URI with ?code=...; redeem it within 60 s:\n"
-    )
-    click.echo(
         f"  curl -s {issuer}/token -d grant_type=authorization_code -d client_id={client_id} "
-        f"-d redirect_uri={DEMO_REDIRECT_URI} -d code_verifier={verifier} -d code=CODE\n"
+        f"-d redirect_uri={callback_uri()} -d code_verifier={verifier} -d code=CODE\n"
     )
 
 
