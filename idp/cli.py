@@ -470,7 +470,9 @@ def serve(production: bool, host: str | None, port: int | None, workers: int | N
     if not production:
         if workers is not None:
             raise click.UsageError("--workers applies to --production only")
-        _app().run(host=host or "127.0.0.1", port=port or 5000, debug=False)
+        from .devserver import run
+
+        run(_app(), host=host or "127.0.0.1", port=port or 5000)
         return
     from . import serving
 
