@@ -13,11 +13,13 @@ catalog misses a string or its .mo is older than its .po.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlencode
 
 from flask import Flask, Response, g, has_request_context, request
 from flask_babel import Babel, get_locale
+from werkzeug.exceptions import HTTPException
 
 from ..services import interaction
 
@@ -56,7 +58,7 @@ def select_locale() -> str:
 
 def _ui_locales() -> list[str]:
     """ui_locales of the authorization request this page continues, if any."""
-    ix_id = request.values.get("ix")
+    ix_id = request.args.get("ix") or _form().get("ix")
     if not ix_id:
         return []
     try:
@@ -64,6 +66,15 @@ def _ui_locales() -> list[str]:
     except Exception:  # noqa: BLE001 - the store is down: the page itself will say so
         return []
     return (parked.params.get("ui_locales") or "").split() if parked else []
+
+
+def _form() -> Mapping[str, str]:
+    """The posted form, or nothing when it cannot be read (an error page for a body over
+    the size limit must not parse that body again)."""
+    try:
+        return request.form
+    except HTTPException:
+        return {}
 
 
 def current_language() -> str:
@@ -76,7 +87,8 @@ def switch_url(language: str) -> str:
     """This page in another language (GET; a posted page keeps its ix/next)."""
     args = request.args.to_dict() if request.method == "GET" else {}
     if request.method != "GET":
-        args.update({k: request.form[k] for k in _CARRIED_FIELDS if request.form.get(k)})
+        form = _form()
+        args.update({k: form[k] for k in _CARRIED_FIELDS if form.get(k)})
     args["lang"] = language
     return f"{request.path}?{urlencode(args)}"
 
