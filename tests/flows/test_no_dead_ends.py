@@ -65,3 +65,61 @@ def test_a_wrong_code_at_totp_setup_does_not_mention_recovery_codes(browser, use
     message = re.search(r'role="alert">([^<]*)<', _html(wrong)).group(1)
     assert "recovery" not in message
     assert "authenticator app shows now" in message
+
+
+def _authorize(browser, confidential_client):
+    from ..helpers import AuthorizationRequest
+
+    request = AuthorizationRequest(
+        confidential_client.client_id, confidential_client.redirect_uris[0]
+    )
+    return request, browser.follow(browser.get(request.url()), request.redirect_uri)
+
+
+def test_cancel_on_the_sign_in_page_returns_access_denied_to_the_app(
+    browser, user, confidential_client
+):
+    from urllib.parse import parse_qs, urlsplit
+
+    request, login = _authorize(browser, confidential_client)
+    assert "Cancel and go back to the application" in _html(login)
+    ix = re.search(r'name="ix" value="([^"]+)"', _html(login)).group(1)
+    answer = browser.follow(
+        browser.submit(login, "/authorize/cancel", {"ix": ix}), request.redirect_uri
+    )
+    location = answer.headers["Location"]
+    assert location.startswith(request.redirect_uri)
+    query = parse_qs(urlsplit(location).query)
+    assert query["error"] == ["access_denied"] and query["state"] == [request.state]
+
+
+def test_cancel_of_an_unknown_request_is_a_page_not_a_redirect(browser):
+    page = browser.get("/login")
+    response = browser.submit(page, "/authorize/cancel", {"ix": "not-mine"})
+    assert response.status_code == 400
+    assert "This sign-in request has expired" in _html(response)
+
+
+def test_consent_says_who_is_signed_in_and_not_you_switches_account(
+    browser, user, confidential_client
+):
+    from ..conftest import make_user
+
+    request, login = _authorize(browser, confidential_client)
+    consent = browser.follow(
+        browser.submit(login, "/login", {"email": USER_EMAIL, "password": USER_PASSWORD}),
+        request.redirect_uri,
+    )
+    html = _html(consent)
+    assert f"Signed in as <strong>{USER_EMAIL}</strong>" in html
+    ix = re.search(r'name="ix" value="([^"]+)"', html).group(1)
+    switched = browser.submit(consent, "/consent/switch-account", {"ix": ix})
+    assert switched.status_code == 303 and switched.headers["Location"].startswith("/login?ix=")
+    other = make_user(browser.client.application, "grace@example.com", USER_PASSWORD)
+    login_again = browser.follow(switched)
+    assert "not signed in" in _html(browser.get("/"))  # the old session ended
+    consent_again = browser.follow(
+        browser.submit(login_again, "/login", {"email": other.email, "password": USER_PASSWORD}),
+        request.redirect_uri,
+    )
+    assert "Signed in as <strong>grace@example.com</strong>" in _html(consent_again)
