@@ -15,6 +15,9 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 
 from ..services import signin_flow
 from ..services.signin_flow import State
@@ -22,7 +25,7 @@ from . import context, devices
 from .outcomes import pending_interaction, signed_in_or_second_step
 
 bp = Blueprint("auth", __name__)
-SIGN_IN_FAILED = "Incorrect email or password."
+SIGN_IN_FAILED = _l("Incorrect email or password.")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -44,7 +47,11 @@ def login():
         request.values.get("link", ""),
     )
     if outcome.state is State.THROTTLED:
-        message = f"Too many failed attempts. Try again in {outcome.retry_after} seconds."
+        message = ngettext(
+            "Too many failed attempts. Try again in %(num)s second.",
+            "Too many failed attempts. Try again in %(num)s seconds.",
+            outcome.retry_after,
+        )
         return _login_page(ix, email, error=message, status=429, retry_after=outcome.retry_after)
     if outcome.state is State.FAILED:
         return _login_page(ix, email, error=SIGN_IN_FAILED, status=401)

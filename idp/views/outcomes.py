@@ -4,6 +4,7 @@ sign-in, second-step and upstream pages: where the browser goes next, and its ne
 from __future__ import annotations
 
 from flask import current_app, redirect, request, url_for
+from flask_babel import gettext as _
 
 from ..models import User
 from ..services import interaction
@@ -25,7 +26,8 @@ def pending_interaction():
     ix = interaction.load(ix_id) if context.owns_interaction(ix_id) else None
     if ix is None:
         return None, error_page(
-            "This sign-in request has expired. Go back to the application and start again.", 400
+            _("This sign-in request has expired. Go back to the application and start again."),
+            400,
         )
     return ix, None
 

@@ -123,3 +123,35 @@ def test_consent_says_who_is_signed_in_and_not_you_switches_account(
         request.redirect_uri,
     )
     assert "Signed in as <strong>grace@example.com</strong>" in _html(consent_again)
+
+
+def test_the_sign_in_delay_says_1_second_not_1_seconds(app, user):
+    from idp import clock
+
+    from ..helpers import Browser
+
+    browser = Browser(app.test_client())
+    for _ in range(4):
+        browser.sign_in(USER_EMAIL, "wrong password")
+    held = browser.sign_in(USER_EMAIL, USER_PASSWORD)
+    assert held.status_code == 429 and held.headers["Retry-After"] == "1"
+    assert "Try again in 1 second." in _html(held)
+    clock.advance(1)
+    browser.sign_in(USER_EMAIL, "wrong password")
+    assert "Try again in 2 seconds." in _html(browser.sign_in(USER_EMAIL, USER_PASSWORD))
+
+
+def test_the_per_account_limit_page_leads_back_to_sign_in_and_to_a_reset(make_app):
+    from ..conftest import make_user
+    from ..helpers import Browser
+
+    app = make_app(rate_limit_login_account="2/minute")
+    make_user(app, USER_EMAIL, USER_PASSWORD)
+    browser = Browser(app.test_client())
+    for _ in range(2):
+        browser.sign_in(USER_EMAIL, "wrong password")
+    limited = browser.sign_in(USER_EMAIL, "wrong password")
+    assert limited.status_code == 429
+    html = _html(limited)
+    assert 'href="/login">Back to sign in</a>' in html
+    assert 'href="/password/forgot">Forgot your password?</a>' in html
