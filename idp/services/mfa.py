@@ -103,6 +103,17 @@ def _replace_recovery_codes(user: User) -> list[str]:
     return codes
 
 
+def code_already_used(user: User, code: str) -> bool:
+    """Whether a refused `code` is a right TOTP code whose time step was already spent (so
+    the page can say "already used" rather than "not right"). Only asked after a wrong
+    code at the second step, by someone who passed the first."""
+    if not user.mfa_enabled or user.totp_last_step is None or not code:
+        return False
+    secret = _open(user, user.totp_secret)
+    step = totp.verify(secret, code.strip(), None, clock.now()) if secret else None
+    return step is not None and step <= user.totp_last_step
+
+
 def check_code(user: User, code: str) -> str | None:
     """Accept a TOTP code (once per time step) or an unused recovery code.
 

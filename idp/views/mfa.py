@@ -22,6 +22,9 @@ WRONG_SETUP_CODE = _l(
     "That code is not right. Enter the code your authenticator app shows now for this key."
 )
 TOO_MANY_WRONG_CODES = _l("Too many wrong codes. Sign in again with your password.")
+CODE_ALREADY_USED = _l(
+    "That code was already used. Wait for the next code in your app, then enter it."
+)
 
 
 def _page(template: str, status: int = 200, **values):
@@ -40,13 +43,13 @@ def verify():
         return redirect(url_for("auth.login", ix=ix.id if ix else None), 303)
     if request.method == "GET":
         return _page("auth/mfa.html", ix=ix)
-    outcome = signin_flow.verify_second_factor(
-        browser, attempt, request.form.get("code", "")[:64], ix
-    )
+    code = request.form.get("code", "")[:64]
+    outcome = signin_flow.verify_second_factor(browser, attempt, code, ix)
     if outcome.state is State.LOCKED:
         return error_page(TOO_MANY_WRONG_CODES, 429)
     if outcome.state is State.FAILED:
-        return _page("auth/mfa.html", 401, ix=ix, error=WRONG_CODE)
+        reused = outcome.user is not None and mfa.code_already_used(outcome.user, code)
+        return _page("auth/mfa.html", 401, ix=ix, error=CODE_ALREADY_USED if reused else WRONG_CODE)
     return signed_in_or_second_step(outcome)
 
 

@@ -74,7 +74,11 @@ def test_a_totp_code_works_once(app):
     browser, page = password_step(app)
     assert browser.submit(page, "/login/mfa", {"code": code}).status_code == 303
     again, page = password_step(app)
-    assert again.submit(page, "/login/mfa", {"code": code}).status_code == 401
+    reused = again.submit(page, "/login/mfa", {"code": code})
+    assert reused.status_code == 401
+    assert "That code was already used." in reused.get_data(as_text=True)
+    wrong = again.submit(page, "/login/mfa", {"code": "000000" if code != "000000" else "111111"})
+    assert "That code is not right." in wrong.get_data(as_text=True)
 
 
 def test_codes_one_step_away_are_accepted_two_steps_are_not(app):
