@@ -125,10 +125,26 @@ def _page_for(step, user) -> str:
     return "auth.login" if step.page == "login" else "consent.consent"
 
 
+def _page_message(error: OAuth2Error, params: Mapping[str, str]) -> str:
+    """What the person reads when the error cannot go back to the app."""
+    if not params:
+        return _(
+            "Applications send you to this address to sign in; opened on its own it has "
+            "nothing to do. Start from the application you want to use."
+        )
+    if error.error == "unsupported_response_type":
+        # Authlib's own description repeats itself ("response_type=The response type …").
+        return _(
+            "The application sent a sign-in request idp cannot answer (its response_type is "
+            "missing or not supported). Go back to the application and try again."
+        )
+    return error.get_error_description() or error.error
+
+
 def _error_response(error: OAuth2Error, params: Mapping[str, str]):
     """Send the error to the client once its redirect URI is validated, else show a page."""
     if not error.redirect_uri:
-        return error_page(error.get_error_description() or error.error, 400, error_code=error.error)
+        return error_page(_page_message(error, params), 400, error_code=error.error)
     error.state = params.get("state")
     return _send(
         authorization_response(error.redirect_uri, error.get_body(), params.get("response_mode"))

@@ -155,3 +155,11 @@ def test_the_per_account_limit_page_leads_back_to_sign_in_and_to_a_reset(make_ap
     html = _html(limited)
     assert 'href="/login">Back to sign in</a>' in html
     assert 'href="/password/forgot">Forgot your password?</a>' in html
+
+
+def test_a_bare_authorize_says_what_it_is_for(client):
+    response = client.get("/authorize")
+    assert response.status_code == 400
+    html = _html(response)
+    assert "opened on its own it has nothing to do" in html
+    assert "is not supported by the server. is not supported" not in html
