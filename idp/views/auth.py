@@ -15,7 +15,6 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
