@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pyotp
 import pytest
-from werkzeug.serving import make_server
 
 from idp import clock
 from idp.config import PROJECT_ROOT
@@ -44,24 +42,9 @@ def chromium():
 
 
 @pytest.fixture
-def serve_idp(make_app):
+def serve_idp(make_app, serve):
     """serve_idp(**settings) -> (app, issuer): idp on a free loopback port, in a thread."""
-    running = []
-
-    def start(**overrides):
-        server = make_server("127.0.0.1", 0, None, threaded=True)
-        issuer = f"http://127.0.0.1:{server.server_port}"
-        server.app = make_app(issuer=issuer, **overrides)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        running.append((server, thread))
-        return server.app, issuer
-
-    yield start
-    for server, thread in running:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    return lambda **overrides: serve(lambda issuer: make_app(issuer=issuer, **overrides))
 
 
 def _new_page(chromium, **context_options):
